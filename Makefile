@@ -80,7 +80,7 @@ FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 ALL_OBJ := $(COMMON_OBJ) $(UNIT_LIB_OBJ) $(foreach p,$(PROGS),$($(p)_MAIN) $($(p)_MODS))
 
-.PHONY: all build deps test unit system fuzz-smoke asan fuzz fuzz-build bench run demo \
+.PHONY: all build deps test unit system fuzz-smoke asan fuzz fuzz-build fuzz-bins bench run demo \
         install clean help format
 
 all: deps
@@ -148,17 +148,18 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(PROG_LIBS) $(LIBSTRATA)
 
 fuzz-bins: $(FUZZ_BINS)
 
+FUZZ_BUILD ?= build/fuzz-build
 fuzz-build: deps
-	@$(MAKE) --no-print-directory BUILD=build/fuzz-build CC=$(FUZZ_CC) OPT=-O1 \
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT=-O1 \
 		SAN_CFLAGS="$(FUZZ_FLAGS)" SAN_LDFLAGS="-fsanitize=address,undefined" fuzz-bins
 
 # Each target runs FUZZ_SECONDS on a scratch copy of its seed corpus, so new
 # inputs never land in the repository; findings go to build/fuzz-findings/.
 fuzz: fuzz-build
-	@tools/fuzz-run build/fuzz-build/fuzz $(FUZZ_SECONDS)
+	@tools/fuzz-run $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS)
 
 fuzz-smoke: fuzz-build
-	@tools/fuzz-run build/fuzz-build/fuzz 3
+	@tools/fuzz-run $(FUZZ_BUILD)/fuzz 3
 
 # --- running -------------------------------------------------------------------
 
