@@ -110,7 +110,8 @@ const char *balance_member_name(const struct balance *b, size_t i);
 
 /* Stable key of a client address: the address bytes in network order
  * (IPv4-mapped IPv6 counts as IPv4, so dual-stack listeners agree), plus the
- * port when `with_port`. Identical on every node and every run. */
+ * port when `with_port`. Identical on every node and every run. Other
+ * families (AF_UNIX peers) have no address and all share one key. */
 uint64_t balance_key_addr(const struct sockaddr *sa, bool with_port);
 
 /* Stable key of arbitrary bytes: a header value, a cookie. */

@@ -28,7 +28,7 @@
 
 struct pool {
 	size_t n;
-	char names[POOL_MAX][32];
+	char names[POOL_MAX][48];
 	struct balance_live live[POOL_MAX];
 	struct balance_member m[POOL_MAX];
 };

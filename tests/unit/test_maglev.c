@@ -23,7 +23,7 @@
 
 struct pool {
 	size_t n;
-	char names[MAX_TEST_MEMBERS][32];
+	char names[MAX_TEST_MEMBERS][48];
 	struct maglev_member m[MAX_TEST_MEMBERS];
 };
 
