@@ -31,7 +31,8 @@ static int fail(enum proxy_err *why, enum proxy_err err)
 
 bool ppv1_sig_prefix(const uint8_t *buf, size_t len)
 {
-	return memcmp(buf, ppv1_sig, len < PPV1_SIG_LEN ? len : PPV1_SIG_LEN) == 0;
+	/* len 0 may come with buf == NULL, which memcmp() must not see */
+	return len == 0 || memcmp(buf, ppv1_sig, len < PPV1_SIG_LEN ? len : PPV1_SIG_LEN) == 0;
 }
 
 /* Stage 2: "TCP4 ", "TCP6 " or "UNKNOWN" followed by SP or the line end.

@@ -56,7 +56,8 @@ static void put_be32(uint8_t *p, uint32_t v)
 
 bool ppv2_sig_prefix(const uint8_t *buf, size_t len)
 {
-	return memcmp(buf, ppv2_sig, len < PPV2_SIG_LEN ? len : PPV2_SIG_LEN) == 0;
+	/* len 0 may come with buf == NULL, which memcmp() must not see */
+	return len == 0 || memcmp(buf, ppv2_sig, len < PPV2_SIG_LEN ? len : PPV2_SIG_LEN) == 0;
 }
 
 /* §2.2: the address block has a defined size only when both the family and

@@ -555,6 +555,29 @@ static void test_err_crc_mismatch(void **state)
 	expect_err(V(v_tcp6), sizeof(v_tcp6) - 1, -EBADMSG, PROXY_ERR_CRC_MISMATCH);
 }
 
+/* The version-specific entry points refuse the other version's signature,
+ * and take an empty buffer (even NULL) as "need more". */
+static void test_direct_entry_points(void **state)
+{
+	struct proxy_hdr h;
+	enum proxy_err why;
+
+	assert_int_equal(ppv2_decode(NULL, 0, PPV2_MAX_HDR_LEN, &h, &why), -EAGAIN);
+	assert_int_equal(ppv1_decode(NULL, 0, &h, &why), -EAGAIN);
+	assert_int_equal(proxy_decode(NULL, 0, &h, &why), -EAGAIN);
+	assert_int_equal(why, PROXY_ERR_NONE);
+	assert_int_equal(ppv2_decode(V("PROXY "), PPV2_MAX_HDR_LEN, &h, &why), -EBADMSG);
+	assert_int_equal(why, PROXY_ERR_SIG);
+	assert_int_equal(ppv1_decode(V(v_tcp4), &h, &why), -EBADMSG);
+	assert_int_equal(why, PROXY_ERR_SIG);
+	assert_int_equal(ppv2_decode(V(v_tcp4), PPV2_MAX_HDR_LEN, &h, &why), 28);
+	/* limits below 16 bytes are raised to 16, so only an empty header fits */
+	assert_int_equal(proxy_decode_max(V(v_tcp4), 0, &h, &why), -E2BIG);
+	assert_int_equal(proxy_decode_max(V(SIG "\x20\x00\x00\x00"), 0, &h, &why), 16);
+	assert_int_equal(proxy_decode_max(V(v_tcp4), 28, &h, &why), 28);
+	assert_int_equal(proxy_decode_max(V(v_tcp4), 27, &h, &why), -E2BIG);
+}
+
 /* --- maybe_header and strerror ------------------------------------------------------- */
 
 static void test_maybe_header(void **state)
@@ -903,6 +926,7 @@ int main(void)
 	    cmocka_unit_test(test_err_tlv_dup),
 	    cmocka_unit_test(test_err_crc_len),
 	    cmocka_unit_test(test_err_crc_mismatch),
+	    cmocka_unit_test(test_direct_entry_points),
 	    cmocka_unit_test(test_maybe_header),
 	    cmocka_unit_test(test_strerror),
 	    cmocka_unit_test(test_encode_tcp4_exact),
