@@ -28,7 +28,7 @@
 
 #include "echo_addr.h"
 #include "echo_buf.h"
-#include "echo_chunked.h"
+#include "echo_body.h"
 #include "echo_route.h"
 #include "echo_timer.h"
 #include "echo_ws.h"

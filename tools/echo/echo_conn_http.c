@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "echo_crc32.h"
 #include "echo_http_fields.h"
 #include "echo_respond.h"
 #include "echo_worker.h"

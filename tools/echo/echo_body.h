@@ -1,11 +1,12 @@
-/* Decoder for the chunked transfer coding (RFC 9112 §7.1).
+/* Request bodies: the chunked transfer coding decoder (RFC 9112 §7.1) and
+ * the CRC-32 strata-echo reports over the payload.
  *
  * Pure and incremental: the caller owns the bytes and the small state; the
  * decoder never reads past `len` and never needs more than one chunk-size or
  * trailer line in the buffer at once.
  */
-#ifndef STRATA_ECHO_CHUNKED_H
-#define STRATA_ECHO_CHUNKED_H
+#ifndef STRATA_ECHO_BODY_H
+#define STRATA_ECHO_BODY_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -41,5 +42,10 @@ void echo_chunked_init(struct echo_chunked *ck);
  * Must not be called once state is ECHO_CK_DONE (returns -EINVAL). */
 int echo_chunked_next(struct echo_chunked *ck, const char *buf, size_t len, struct echo_span *data,
 		      enum echo_http_why *why);
+
+/* CRC-32 as in IEEE 802.3, zlib and PNG (reflected polynomial 0xEDB88320),
+ * so a test can compare "body_crc" with zlib.crc32(). Continues a CRC over n
+ * more bytes; start with crc = 0. Thread-safe. */
+uint32_t echo_crc32_update(uint32_t crc, const void *p, size_t n);
 
 #endif
