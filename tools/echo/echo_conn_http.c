@@ -27,15 +27,17 @@ static void add_head(struct echo_conn *c, struct echo_head *h)
 	c->req.started = true;
 }
 
-/* A complete response with an in-memory body (skipped for HEAD). */
+/* A complete response with an in-memory body (skipped for HEAD) and
+ * `extra` header lines. */
 static void add_response(struct echo_conn *c, int status, struct echo_span ctype,
-			 const struct echo_buf *body)
+			 const struct echo_buf *body, struct echo_span extra)
 {
 	struct echo_head h = {
 	    .status = status,
 	    .ctype = ctype,
 	    .length = echo_buf_pending(body),
 	    .conn = conn_field(c),
+	    .extra = extra,
 	};
 
 	/* RFC 9110 §6.4.1: 204 and 304 carry no content. */
@@ -64,20 +66,9 @@ static int refuse(struct echo_conn *c, enum echo_http_why why)
 	c->req.is_head = false;
 	echo_buf_reset(&c->pend, ECHO_IN_INIT);
 	echo_respond_error_body(&c->pend, c->w->srv, status, echo_http_why_str(why));
-	{
-		/* RFC 6455 §4.4: say which version we speak. */
-		struct echo_head h = {
-		    .status = status,
-		    .ctype = SPAN_LIT("application/json"),
-		    .length = echo_buf_pending(&c->pend),
-		    .conn = ECHO_CONN_HDR_CLOSE,
-		    .extra =
-			status == 426 ? SPAN_LIT("Sec-WebSocket-Version: 13\r\n") : SPAN_LIT(""),
-		};
-
-		add_head(c, &h);
-	}
-	echo_buf_add(&c->out, echo_buf_head(&c->pend), echo_buf_pending(&c->pend));
+	/* RFC 6455 §4.4: a 426 names the version we speak. */
+	add_response(c, status, SPAN_LIT("application/json"), &c->pend,
+		     status == 426 ? SPAN_LIT("Sec-WebSocket-Version: 13\r\n") : SPAN_LIT(""));
 	echo_buf_reset(&c->pend, ECHO_IN_INIT);
 	echo_conn_set_state(c, ECHO_ST_CLOSING);
 	return 0;
@@ -162,21 +153,22 @@ int echo_conn_http_respond(struct echo_conn *c)
 		return 0;
 	case ECHO_R_STATUS:
 		echo_respond_status_body(&c->pend, srv, (int)c->req.route.arg);
-		add_response(c, (int)c->req.route.arg, SPAN_LIT("application/json"), &c->pend);
+		add_response(c, (int)c->req.route.arg, SPAN_LIT("application/json"), &c->pend,
+			     SPAN_LIT(""));
 		break;
 	case ECHO_R_STATS:
 		echo_server_counters(srv, &sum);
 		echo_respond_stats_body(&c->pend, srv, &sum);
-		add_response(c, 200, SPAN_LIT("application/json"), &c->pend);
+		add_response(c, 200, SPAN_LIT("application/json"), &c->pend, SPAN_LIT(""));
 		break;
 	case ECHO_R_HEALTHZ:
 		echo_buf_add(&c->pend, "ok\n", 3);
-		add_response(c, 200, SPAN_LIT("text/plain"), &c->pend);
+		add_response(c, 200, SPAN_LIT("text/plain"), &c->pend, SPAN_LIT(""));
 		break;
 	default:
 		/* Echo, /close and /delay: the JSON begun when the head came. */
 		echo_respond_echo_end(&c->pend, c->req.body_bytes, c->req.body_crc);
-		add_response(c, 200, SPAN_LIT("application/json"), &c->pend);
+		add_response(c, 200, SPAN_LIT("application/json"), &c->pend, SPAN_LIT(""));
 		break;
 	}
 	if (!echo_buf_ok(&c->pend)) {
