@@ -25,15 +25,15 @@
 #define H_MAX_EV 512
 
 /* Every test runs once per path: default, and each forced fallback. */
-static const struct loop_params h_modes[] = {
+static const struct loop_params h_modes[] H_UNUSED = {
     {.entries = 256, .slots = 64},
     {.entries = 256, .slots = 64, .no_defer_taskrun = true},
     {.entries = 256, .slots = 64, .no_recv_multishot = true, .no_accept_multishot = true},
     {.entries = 256, .slots = 64, .no_buf_ring = true},
 };
-static const char *const h_mode_names[] = {"default", "no_defer_taskrun", "no_multishot",
-					   "no_buf_ring"};
-static struct loop_params h_params; /* the current mode, set by group setup */
+static const char *const h_mode_names[] H_UNUSED = {"default", "no_defer_taskrun", "no_multishot",
+						    "no_buf_ring"};
+static struct loop_params h_params H_UNUSED; /* the current mode, set by group setup */
 
 static H_UNUSED uint64_t h_now_ms(void)
 {
