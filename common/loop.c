@@ -244,6 +244,7 @@ int loop_slot_open(struct loop *l, const struct loop_ops *ops, void *obj)
 	s->obj = obj;
 	s->ops = ops;
 	s->state = LOOP_SLOT_OPEN;
+	s->ops_used = 0;
 	return (int)idx;
 }
 

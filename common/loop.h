@@ -225,6 +225,11 @@ int loop_prep_cancel(struct loop *loop, int id, unsigned op);
  * is fd_out. Parked recvs of the slot on `fd` complete with -ECANCELED. */
 int loop_prep_cancel_fd(struct loop *loop, int id, int fd);
 
+/* Cancels every request of slot `id` whose op is 0..63 (one cancel per op
+ * the slot has used since it was opened) and its parked recvs: the usual
+ * first step of closing a connection. */
+int loop_prep_cancel_slot(struct loop *loop, int id);
+
 /* --- completions -------------------------------------------------------------- */
 
 /* The provided buffer a completion hands over, or -1. */

@@ -44,6 +44,7 @@ struct loop_slot {
 	uint32_t gen;
 	uint32_t inflight;
 	uint32_t next_free;
+	uint64_t ops_used;  /* owner ops 0..63 queued since open, for loop_prep_cancel_slot() */
 	uint8_t state;	    /* enum loop_slot_state */
 	uint8_t flags;	    /* LOOP_SF_* */
 	uint8_t timed_op;   /* op of the connect with a linked timeout, or LOOP_OP_NONE */

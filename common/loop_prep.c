@@ -37,6 +37,8 @@ static inline void track(struct loop *l, struct loop_slot *s, int id, unsigned o
 			 struct io_uring_sqe *sqe)
 {
 	io_uring_sqe_set_data64(sqe, loop_ud(s->gen, (uint32_t)id, op));
+	if (op < 64)
+		s->ops_used |= 1ull << op;
 	s->inflight++;
 	l->inflight++;
 	l->queued_since_cancel = true;
@@ -138,6 +140,8 @@ static int park(struct loop *l, struct loop_slot *s, int id, unsigned op, int fd
 	    .ud = loop_ud(s->gen, (uint32_t)id, op),
 	    .fd = fd,
 	};
+	if (op < 64)
+		s->ops_used |= 1ull << op;
 	s->inflight++;
 	l->inflight++;
 	l->stats.parked++;
@@ -207,11 +211,15 @@ void loop_parked_deliver_cancelled(struct loop *l)
 	}
 }
 
+/* Marks parked recvs cancelled: by exact user_data (fd == -1), by fd of the
+ * slot (fd >= 0), or every one of the slot (fd == -2). */
 static void cancel_parked(struct loop *l, uint64_t ud, uint32_t idx, int fd)
 {
 	for (uint32_t i = 0; i < l->nparked; i++) {
 		struct loop_parked *p = &l->parked[i];
-		bool hit = fd >= 0 ? (p->fd == fd && loop_ud_idx(p->ud) == idx) : p->ud == ud;
+		bool hit = fd == -1   ? p->ud == ud
+			   : fd == -2 ? loop_ud_idx(p->ud) == idx
+				      : (p->fd == fd && loop_ud_idx(p->ud) == idx);
 
 		if (hit && !p->cancelled) {
 			p->cancelled = true;
@@ -391,4 +399,28 @@ int loop_prep_cancel_fd(struct loop *l, int id, int fd)
 	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
 	set_internal(l, sqe, LOOP_IOP_CANCEL);
 	return 0;
+}
+
+int loop_prep_cancel_slot(struct loop *l, int id)
+{
+	struct loop_slot *s = slot_of(l, id);
+	int ret = 0;
+
+	s->flags |= LOOP_SF_CANCELLED;
+	cancel_parked(l, 0, (uint32_t)id, -2);
+	/* One cancel per op the slot has used: the kernel matches user_data
+	 * exactly, and ALL catches every request queued under that op. */
+	for (uint64_t m = s->ops_used; m && ret == 0; m &= m - 1) {
+		struct io_uring_sqe *sqe = loop_get_sqe(l);
+		unsigned op = (unsigned)__builtin_ctzll(m);
+
+		if (!sqe) {
+			ret = -EBUSY;
+			break;
+		}
+		io_uring_prep_cancel64(sqe, loop_ud(s->gen, (uint32_t)id, op),
+				       IORING_ASYNC_CANCEL_ALL);
+		set_internal(l, sqe, LOOP_IOP_CANCEL);
+	}
+	return ret;
 }

@@ -344,6 +344,78 @@ static void test_enobufs_recovery(void **state)
 	free(r);
 }
 
+/* A recv parked on a dry ring is cancelled like any other request. */
+struct hog {
+	struct h_owner o;
+	int held[8];
+	unsigned nheld;
+	bool parked;
+};
+
+static void on_hog(struct h_owner *o, unsigned op, const struct io_uring_cqe *cqe)
+{
+	struct hog *h = o->ctx;
+	int bid = loop_cqe_bid(cqe);
+
+	if (bid >= 0)
+		h->held[h->nheld++] = bid; /* never put back while the test runs */
+	if (!loop_cqe_more(cqe) && (cqe->res > 0 || cqe->res == -ENOBUFS)) {
+		assert_int_equal(loop_prep_recv(o->loop, o->id, OP_RECV, o->fd), 0);
+		h->parked = bufring_avail(loop_bufring(o->loop)) == 0;
+	}
+}
+
+static bool hog_parked(void *arg)
+{
+	struct hog *h = arg;
+
+	return h->parked && h->nheld == 2 && loop_stats(h->o.loop)->parked > 0;
+}
+
+static bool hog_idle(void *arg)
+{
+	struct hog *h = arg;
+
+	return loop_slot_inflight(h->o.loop, h->o.id) == 0;
+}
+
+static void test_cancel_parked(void **state)
+{
+	struct loop_params p = h_params;
+	struct hog h;
+	struct loop *l;
+	int a, b;
+
+	p.buf_count = 2;
+	p.buf_size = 64;
+	l = loop_create(&p);
+	assert_non_null(l);
+	h_tcp_pair(&a, &b);
+	h_owner_open(&h.o, l, b);
+	h.o.handler = on_hog;
+	h.o.ctx = &h;
+	h.nheld = 0;
+	h.parked = false;
+	assert_int_equal(loop_prep_recv(l, h.o.id, OP_RECV, b), 0);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(write(a, "0123456789abcdef0123456789abcdef0123456789abcdef", 48),
+				 48);
+		loop_run_once(l, 5);
+	}
+	assert_true(h_run_until(l, hog_parked, &h, 3000));
+	assert_int_equal(loop_slot_inflight(l, h.o.id), 1); /* the parked recv */
+	assert_int_equal(loop_prep_cancel_slot(l, h.o.id), 0);
+	assert_true(h_run_until(l, hog_idle, &h, 3000));
+	assert_int_equal(h_last(&h.o, OP_RECV)->res, -ECANCELED);
+	for (unsigned i = 0; i < h.nheld; i++)
+		bufring_put(loop_bufring(l), (unsigned)h.held[i]);
+	loop_run_once(l, 0);
+	assert_int_equal(bufring_avail(loop_bufring(l)), 2);
+	loop_destroy(l);
+	close(a);
+	close(b);
+}
+
 /* --- stale completion after slot reuse --------------------------------------------------- */
 
 static bool stale_seen(void *arg)
@@ -420,6 +492,7 @@ int main(void)
 	const struct CMUnitTest with_loop[] = {
 	    cmocka_unit_test(test_recv_several),
 	    cmocka_unit_test(test_enobufs_recovery),
+	    cmocka_unit_test(test_cancel_parked),
 	    cmocka_unit_test(test_stale_after_reuse),
 	};
 	int fail = cmocka_run_group_tests_name("bufring", alone, NULL, NULL);

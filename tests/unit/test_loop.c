@@ -489,6 +489,13 @@ static bool recv_ended(void *arg)
 	return e && !(e->flags & IORING_CQE_F_MORE);
 }
 
+static bool slot_idle(void *arg)
+{
+	struct h_owner *o = arg;
+
+	return loop_slot_inflight(o->loop, o->id) == 0;
+}
+
 static bool peek_ended(void *arg)
 {
 	return h_count(arg, OP_PEEK) == 1;
@@ -523,6 +530,18 @@ static void test_cancel_recv(void **state)
 	assert_true(h_run_until(l, peek_ended, &o, 3000));
 	assert_int_equal(h_last(&o, OP_PEEK)->res, -ECANCELED);
 	assert_int_equal(loop_slot_inflight(l, o.id), 0);
+
+	/* Every request of the slot at once. */
+	assert_int_equal(loop_prep_recv(l, o.id, OP_RECV, b), 0);
+	assert_int_equal(loop_prep_recv_into(l, o.id, OP_PEEK, b, buf, sizeof(buf), 0), 0);
+	loop_run_once(l, 0);
+	assert_int_equal(loop_slot_inflight(l, o.id), 2);
+	assert_int_equal(loop_prep_cancel_slot(l, o.id), 0);
+	assert_true(h_run_until(l, slot_idle, &o, 3000));
+	assert_int_equal(h_count(&o, OP_RECV), 2);
+	assert_int_equal(h_count(&o, OP_PEEK), 2);
+	assert_int_equal(h_last(&o, OP_RECV)->res, -ECANCELED);
+	assert_int_equal(h_last(&o, OP_PEEK)->res, -ECANCELED);
 	loop_run_once(l, 0);
 	assert_int_equal(bufring_avail(br), bufring_count(br));
 	loop_destroy(l);
