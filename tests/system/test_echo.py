@@ -733,6 +733,39 @@ def test_pipelined_request_after_a_bad_one_is_not_answered(echo):
     c.close()
 
 
+def test_error_response_survives_the_rest_of_a_large_request(echo):
+    """Lingering close: the 400 must reach the client even though it is still
+    sending a body the server will never read (close() would reset)."""
+    c = Client(echo.port)
+    c.send(b"POST / HTTP/1.1\r\nHost: e\r\nBad Header\r\nContent-Length: 4000000\r\n\r\n")
+    errors = []
+
+    def send_body():
+        try:
+            c.sock.sendall(b"x" * 4000000)
+        except OSError as e:
+            errors.append(e)
+
+    sender = threading.Thread(target=send_body)
+    sender.start()
+    r = c.response()
+    assert r.status == 400
+    sender.join(10)
+    assert not sender.is_alive()
+    assert errors == []  # drained, not reset, while we were still sending
+    assert c.at_eof()
+    c.close()
+
+
+def test_close_with_pipelined_requests_behind_it_still_delivers_its_response(echo):
+    c = Client(echo.port)
+    c.send(build(path="/close") + b"".join(build(path=f"/after/{i}") for i in range(100)))
+    r = c.response()
+    assert r.status == 200 and r.json()["path"] == "/close"
+    assert c.at_eof()
+    c.close()
+
+
 def test_oversized_header_section_gets_431(echo):
     c = Client(echo.port)
     c.send(b"GET / HTTP/1.1\r\nHost: e\r\n")

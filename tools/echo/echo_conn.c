@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -283,9 +284,17 @@ static int conn_process(struct echo_conn *c)
 /* CLOSING with nothing left to send: close, or half-close and linger. */
 static int conn_settle(struct echo_conn *c)
 {
+	int unread = 0;
+
 	if (c->state != ECHO_ST_CLOSING || echo_buf_pending(&c->out))
 		return 0;
 	if (c->rd_eof)
+		return -ECONNABORTED;
+	/* A clean end with nothing more from the peer closes at once; only
+	 * unread input (which close() would answer with a reset that can
+	 * destroy our last response in flight) or an error makes us linger. */
+	if (c->term != ECHO_TERM_PROTOCOL && !echo_buf_pending(&c->in) &&
+	    ioctl(c->fd, FIONREAD, &unread) == 0 && unread == 0)
 		return -ECONNABORTED;
 	shutdown(c->fd, SHUT_WR);
 	echo_conn_set_state(c, ECHO_ST_LINGER);
