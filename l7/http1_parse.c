@@ -313,7 +313,8 @@ static int check_version(struct cur *c, const uint8_t *v, enum http1_err bad)
 	if (!memcmp(v, "HTTP/", 5) && v[5] >= '0' && v[5] <= '9' && v[6] == '.' && v[7] >= '0' &&
 	    v[7] <= '9')
 		return fail(c, HTTP1_ERR_VERSION_UNSUPPORTED);
-	return fail(c, v[0] == ' ' ? HTTP1_ERR_REQUEST_LINE : bad);
+	/* a SP where the version should be: more than two separators */
+	return fail(c, memchr(v, ' ', 8) ? HTTP1_ERR_REQUEST_LINE : bad);
 }
 
 /* "HTTP/1.x" CR: the request line is complete, look at the target's form. */

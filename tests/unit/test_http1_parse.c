@@ -381,6 +381,7 @@ static const struct bad_case bad_reqs[] = {
     BAD("GET /  HTTP/1.1\r\n" H "\r\n", -EBADMSG, HTTP1_ERR_REQUEST_LINE),
     BAD("GET / HTTP/1.1 \r\n" H "\r\n", -EBADMSG, HTTP1_ERR_REQUEST_LINE),
     BAD("GET /\r\n\r\n", -EBADMSG, HTTP1_ERR_REQUEST_LINE),
+    BAD("GET /a b HTTP/1.1\r\n" H "\r\n", -EBADMSG, HTTP1_ERR_REQUEST_LINE),
     BAD("GET /a\rb HTTP/1.1\r\n" H "\r\n", -EBADMSG, HTTP1_ERR_BARE_CR),
     BAD("GET /a\nb HTTP/1.1\r\n" H "\r\n", -EBADMSG, HTTP1_ERR_BARE_LF),
     BAD("GET /a#frag HTTP/1.1\r\n" H "\r\n", -EBADMSG, HTTP1_ERR_TARGET),
