@@ -590,7 +590,14 @@ void loop_destroy(struct loop *l)
 	if (!l)
 		return;
 	loop_drain(l);
-	run_posts(l);
+	/* Posted functions may post again; a bounded number of rounds, then
+	 * whatever is left is dropped (its memory only). */
+	for (int round = 0; round < 16 && l->post_head; round++)
+		run_posts(l);
+	for (struct loop_post_item *it = l->post_head, *next; it; it = next) {
+		next = it->next;
+		free(it);
+	}
 	for (uint32_t i = 0; i < l->nslots; i++) {
 		struct loop_slot *s = &l->slots[i];
 

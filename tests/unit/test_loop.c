@@ -631,6 +631,68 @@ static void test_post_from_thread(void **state)
 	loop_destroy(c.l);
 }
 
+/* --- a full SQ is submitted early, not an error --------------------------------------- */
+
+static bool sends_done(void *arg)
+{
+	return h_count(arg, OP_SEND) == 100;
+}
+
+static void test_sq_full(void **state)
+{
+	struct loop_params p = h_params;
+	struct h_owner o;
+	struct loop *l;
+	char buf[128];
+	size_t got = 0;
+	int a, b;
+
+	p.entries = 8;
+	l = loop_create(&p);
+	assert_non_null(l);
+	h_tcp_pair(&a, &b);
+	h_owner_open(&o, l, a);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(loop_prep_send(l, o.id, OP_SEND, a, "x", 1, 0), 0);
+	assert_true(loop_stats(l)->sq_full > 0);
+	assert_true(h_run_until(l, sends_done, &o, 3000));
+	for (unsigned i = 0; i < o.nev; i++)
+		assert_int_equal(o.ev[i].res, 1);
+	while (got < 100) {
+		ssize_t n = read(b, buf, sizeof(buf));
+
+		if (n > 0)
+			got += (size_t)n;
+		else
+			loop_run_once(l, 1);
+	}
+	assert_int_equal(got, 100);
+	loop_destroy(l);
+	close(a);
+	close(b);
+}
+
+/* Functions still posted when the loop is destroyed run then (and may post). */
+static void free_arg(struct loop *l, void *arg)
+{
+	free(arg);
+}
+
+static void post_again(struct loop *l, void *arg)
+{
+	assert_int_equal(loop_post(l, free_arg, arg), 0);
+}
+
+static void test_post_at_destroy(void **state)
+{
+	struct loop *l = loop_create(&h_params);
+
+	assert_non_null(l);
+	assert_int_equal(loop_post(l, free_arg, malloc(32)), 0);
+	assert_int_equal(loop_post(l, post_again, malloc(64)), 0);
+	loop_destroy(l); /* LeakSanitizer checks both buffers were freed */
+}
+
 /* --- loop_stop with requests in flight leaks nothing ----------------------------------- */
 
 struct stopper {
@@ -715,6 +777,7 @@ static void test_stop_with_inflight(void **state)
 	    cmocka_unit_test(test_splice), cmocka_unit_test(test_shutdown_eof),                    \
 	    cmocka_unit_test(test_close), cmocka_unit_test(test_cancel_recv),                      \
 	    cmocka_unit_test(test_loop_timer), cmocka_unit_test(test_post_from_thread),            \
+	    cmocka_unit_test(test_sq_full), cmocka_unit_test(test_post_at_destroy),                \
 	    cmocka_unit_test(test_stop_with_inflight)
 
 int main(void)
