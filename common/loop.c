@@ -554,6 +554,10 @@ static int loop_drain(struct loop *l)
 	if (l->inflight == 0 && !l->nparked)
 		return 0;
 	deadline = clock_ms() + LOOP_DRAIN_MS;
+	/* Timed connects cut short by the drain report -ECANCELED. */
+	for (uint32_t i = 0; i < l->nslots; i++)
+		if (l->slots[i].state != LOOP_SLOT_FREE)
+			l->slots[i].flags |= LOOP_SF_CANCELLED;
 	loop_parked_cancel_all(l);
 	loop_queue_cancel_any(l);
 	while (l->inflight > 0) {

@@ -53,6 +53,7 @@ struct loop_slot {
 	uint8_t pool_op[LOOP_POOL_RECVS];
 	uint16_t pool_bid[LOOP_POOL_RECVS];
 	struct io_uring_cqe timed_cqe; /* a connect completion held until its timeout's */
+	int timed_fd;		       /* its socket, to tell a cancel by fd */
 };
 
 /* A recv waiting for buffers (it counts as in flight for its slot). */

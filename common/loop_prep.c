@@ -328,6 +328,7 @@ int loop_prep_connect(struct loop *l, int id, unsigned op, int fd, const struct 
 	io_uring_prep_link_timeout(tsqe, ts, 0);
 	track(l, s, id, LOOP_OP_LINK_TIMEOUT, tsqe);
 	s->timed_op = (uint8_t)op;
+	s->timed_fd = fd;
 	s->flags = (uint8_t)((s->flags & ~LOOP_SF_CANCELLED) | LOOP_SF_SLOW);
 	return 0;
 }
@@ -376,7 +377,8 @@ int loop_prep_cancel(struct loop *l, int id, unsigned op)
 	struct io_uring_sqe *sqe;
 
 	assert(op <= LOOP_OP_MAX);
-	s->flags |= LOOP_SF_CANCELLED;
+	if (op == s->timed_op)
+		s->flags |= LOOP_SF_CANCELLED;
 	cancel_parked(l, ud, (uint32_t)id, -1);
 	sqe = loop_get_sqe(l);
 	if (!sqe)
@@ -391,7 +393,8 @@ int loop_prep_cancel_fd(struct loop *l, int id, int fd)
 	struct loop_slot *s = slot_of(l, id);
 	struct io_uring_sqe *sqe;
 
-	s->flags |= LOOP_SF_CANCELLED;
+	if (s->timed_op != LOOP_OP_NONE && fd == s->timed_fd)
+		s->flags |= LOOP_SF_CANCELLED;
 	cancel_parked(l, 0, (uint32_t)id, fd);
 	sqe = loop_get_sqe(l);
 	if (!sqe)

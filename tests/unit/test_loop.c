@@ -257,8 +257,9 @@ static void test_connect_timeout(void **state)
 {
 	struct loop *l = loop_create(&h_params);
 	struct sockaddr_in sin;
-	struct h_owner o;
-	int fill[2], lfd, fd;
+	struct h_owner o, o2;
+	int fill[2], lfd, fd, pa, pb;
+	char peek[4];
 	uint16_t port;
 	unsigned n;
 	uint64_t t0;
@@ -283,6 +284,24 @@ static void test_connect_timeout(void **state)
 	assert_int_equal(o.ev[0].res, -ECANCELED);
 	assert_int_equal(o.nev, 1);
 	close(fd);
+
+	/* Cancelling another request of the slot does not hide the timeout. */
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	h_tcp_pair(&pa, &pb);
+	h_owner_open(&o2, l, fd);
+	assert_int_equal(loop_prep_recv_into(l, o2.id, OP_PEEK, pb, peek, sizeof(peek), 0), 0);
+	assert_int_equal(
+	    loop_prep_connect(l, o2.id, OP_CONNECT, fd, (struct sockaddr *)&sin, sizeof(sin), 100),
+	    0);
+	loop_run_once(l, 0);
+	assert_int_equal(loop_prep_cancel(l, o2.id, OP_PEEK), 0);
+	assert_int_equal(loop_prep_cancel_fd(l, o2.id, pb), 0);
+	assert_true(h_run_until(l, connect_done, &o2, 3000));
+	assert_int_equal(h_last(&o2, OP_CONNECT)->res, -ETIMEDOUT);
+	assert_int_equal(h_last(&o2, OP_PEEK)->res, -ECANCELED);
+	close(fd);
+	close(pa);
+	close(pb);
 	close(fill[0]);
 	close(fill[1]);
 	close(lfd);
