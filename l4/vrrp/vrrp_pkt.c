@@ -292,6 +292,19 @@ int vrrp_pkt_parse6(const void *buf, size_t len, const struct in6_addr *src,
 	return (int)len;
 }
 
+int vrrp_pkt_peek_vrid(int family, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	size_t off = 0;
+
+	if (family == AF_INET) {
+		if (len < 1)
+			return -EAGAIN;
+		off = (size_t)(p[0] & 0x0f) * 4;
+	}
+	return len > off + 1 ? p[off + 1] : -EAGAIN;
+}
+
 static void build_ip4(uint8_t *p, size_t tot, const struct vrrp_pkt_tx *tx)
 {
 	p[0] = 0x45;

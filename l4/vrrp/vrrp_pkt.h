@@ -103,6 +103,12 @@ int vrrp_pkt_parse6(const void *buf, size_t len, const struct in6_addr *src,
 		    const struct in6_addr *dst, int hop_limit, bool unicast,
 		    struct vrrp_pkt_view *out, enum vrrp_pkt_reason *why);
 
+/* The VRID of a datagram, to find the instance (and its checksum style)
+ * before the full parse: IPv4 datagram with its header, or IPv6 message.
+ * Returns 1..255, 0 for VRID 0 (never configured), or -EAGAIN when the
+ * datagram is too short to hold one. */
+int vrrp_pkt_peek_vrid(int family, const void *buf, size_t len);
+
 /* Writes an advertisement into buf: for IPv4 with `ip_header` an IPv4 header
  * first (TOS 0xc0, TTL 255, protocol 112, header checksum filled) for an
  * IP_HDRINCL socket, else the VRRP message alone. The VRRP checksum covers the

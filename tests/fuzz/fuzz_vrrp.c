@@ -72,7 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(rc == -EAGAIN || rc == -EBADMSG || rc == -E2BIG || (rc > 0 && (size_t)rc == size));
 	assert(why < VRRP_PKT__COUNT && (rc > 0) == (why == VRRP_PKT_OK));
 	assert(vrrp_pkt_reason_name(why) != NULL);
-	if (rc > 0)
+	if (rc > 0) {
+		assert(vrrp_pkt_peek_vrid(v.family, data, size) == v.vrid);
 		roundtrip(&v, flags);
+	} else {
+		(void)vrrp_pkt_peek_vrid(mode & 2 ? AF_INET6 : AF_INET, data, size);
+	}
 	return 0;
 }

@@ -337,6 +337,23 @@ static void test_reason_names(void **state)
 	assert_string_equal(vrrp_pkt_reason_name(VRRP_PKT_BAD_TTL), "bad_ttl");
 }
 
+static void test_peek_vrid(void **state)
+{
+	uint8_t *g = guard_dup(ka_v4, sizeof(ka_v4));
+
+	assert_int_equal(vrrp_pkt_peek_vrid(AF_INET, g, sizeof(ka_v4)), 51);
+	guard_free(g, sizeof(ka_v4));
+	for (size_t len = 0; len <= 21; len++) {
+		g = guard_dup(ka_v4, len); /* every prefix up to the VRID byte */
+		assert_int_equal(vrrp_pkt_peek_vrid(AF_INET, g, len), -EAGAIN);
+		guard_free(g, len);
+	}
+	g = guard_dup(ka_v6, sizeof(ka_v6));
+	assert_int_equal(vrrp_pkt_peek_vrid(AF_INET6, g, sizeof(ka_v6)), 52);
+	assert_int_equal(vrrp_pkt_peek_vrid(AF_INET6, g + sizeof(ka_v6) - 1, 1), -EAGAIN);
+	guard_free(g, sizeof(ka_v6));
+}
+
 static void test_csum_odd_length(void **state)
 {
 	/* RFC 1071 §3 example bytes, plus an odd tail padded with zero. */
@@ -365,6 +382,7 @@ int main(void)
 	    cmocka_unit_test(test_v6_checks),
 	    cmocka_unit_test(test_build_limits),
 	    cmocka_unit_test(test_reason_names),
+	    cmocka_unit_test(test_peek_vrid),
 	    cmocka_unit_test(test_csum_odd_length),
 	};
 

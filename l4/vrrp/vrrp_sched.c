@@ -1,0 +1,76 @@
+/* Real-time scheduling, locked memory, capability drop; see vrrp_sched.h.
+ * Capabilities go through capset(2) and prctl(2) directly: two bit masks
+ * are all we need, and the build links no libcap. */
+#include "vrrp_sched.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define KEEP_CAPS ((1ull << CAP_NET_RAW) | (1ull << CAP_NET_ADMIN))
+
+int vrrp_sched_realtime(int priority)
+{
+	struct sched_param sp = {.sched_priority = priority};
+
+	if (priority <= 0)
+		return 0;
+	/* Reset-on-fork: children (scripts) start SCHED_OTHER even if spawned
+	 * without POSIX_SPAWN_SETSCHEDULER. */
+	if (sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &sp) < 0)
+		return -errno;
+	return 0;
+}
+
+int vrrp_sched_lock_memory(void)
+{
+	struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		return -errno;
+	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+		return -errno;
+	return 0;
+}
+
+static int last_cap(void)
+{
+	char buf[16] = "";
+	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return CAP_LAST_CAP;
+	buf[n] = '\0';
+	return atoi(buf);
+}
+
+int vrrp_caps_drop(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2] = {{0}};
+	int last = last_cap();
+
+	/* The bounding set first: dropping from it needs CAP_SETPCAP. */
+	for (int c = 0; c <= last && c < 64; c++)
+		if (!(KEEP_CAPS & (1ull << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 &&
+		    errno != EINVAL)
+			return -errno;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
+	data[0].effective = data[0].permitted = (uint32_t)KEEP_CAPS;
+	data[1].effective = data[1].permitted = (uint32_t)(KEEP_CAPS >> 32);
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return -errno;
+	return 0;
+}
