@@ -216,6 +216,10 @@ int loop_prep_shutdown(struct loop *loop, int id, unsigned op, int fd, int how);
 /* close(2) through the ring. */
 int loop_prep_close(struct loop *loop, int id, unsigned op, int fd);
 
+/* A no-op that completes (res 0) in the next turn: "call me back soon"
+ * without recursion, a post, or a timer's millisecond. */
+int loop_prep_nop(struct loop *loop, int id, unsigned op);
+
 /* Cancels every request of slot `id` queued as `op`. Each cancelled request
  * completes with -ECANCELED (a multishot one without F_MORE); the cancel's
  * own completion is swallowed by the loop. */

@@ -370,6 +370,18 @@ int loop_prep_close(struct loop *l, int id, unsigned op, int fd)
 	return 0;
 }
 
+int loop_prep_nop(struct loop *l, int id, unsigned op)
+{
+	int err = 0;
+	struct io_uring_sqe *sqe = begin(l, id, op, false, &err);
+
+	if (!sqe)
+		return err;
+	io_uring_prep_nop(sqe);
+	track(l, &l->slots[id], id, op, sqe);
+	return 0;
+}
+
 int loop_prep_cancel(struct loop *l, int id, unsigned op)
 {
 	struct loop_slot *s = slot_of(l, id);

@@ -650,6 +650,39 @@ static void test_post_from_thread(void **state)
 	loop_destroy(c.l);
 }
 
+/* --- nop: a callback in the next turn ------------------------------------------------ */
+
+static void on_nop(struct h_owner *o, unsigned op, const struct io_uring_cqe *cqe)
+{
+	if (h_count(o, OP_PEEK) < 3)
+		assert_int_equal(loop_prep_nop(o->loop, o->id, OP_PEEK), 0);
+}
+
+static bool three_nops(void *arg)
+{
+	return h_count(arg, OP_PEEK) == 3 &&
+	       loop_slot_inflight(((struct h_owner *)arg)->loop, ((struct h_owner *)arg)->id) == 0;
+}
+
+static void test_nop(void **state)
+{
+	struct loop *l = loop_create(&h_params);
+	struct h_owner o;
+	uint64_t turns;
+
+	assert_non_null(l);
+	h_owner_open(&o, l, -1);
+	o.handler = on_nop;
+	assert_int_equal(loop_prep_nop(l, o.id, OP_PEEK), 0);
+	assert_int_equal(o.nev, 0); /* queued, not run inline */
+	turns = loop_stats(l)->turns;
+	assert_true(h_run_until(l, three_nops, &o, 1000));
+	assert_true(loop_stats(l)->turns - turns >= 3); /* one per turn, no recursion */
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(o.ev[i].res, 0);
+	loop_destroy(l);
+}
+
 /* --- a full SQ is submitted early, not an error --------------------------------------- */
 
 static bool sends_done(void *arg)
@@ -797,7 +830,7 @@ static void test_stop_with_inflight(void **state)
 	    cmocka_unit_test(test_close), cmocka_unit_test(test_cancel_recv),                      \
 	    cmocka_unit_test(test_loop_timer), cmocka_unit_test(test_post_from_thread),            \
 	    cmocka_unit_test(test_sq_full), cmocka_unit_test(test_post_at_destroy),                \
-	    cmocka_unit_test(test_stop_with_inflight)
+	    cmocka_unit_test(test_nop), cmocka_unit_test(test_stop_with_inflight)
 
 int main(void)
 {
