@@ -217,21 +217,44 @@ static int read_text(const char *path, char **text, size_t *len, struct cfg_err 
 	return 0;
 }
 
-/* The first integer setting on `line` of `file` (NULL: the main text). */
-static const config_setting_t *find_int_at(const config_setting_t *s, const char *file,
-					   unsigned line)
+/* What libconfig 1.5 stores for an integer literal: (int)strtol() or
+ * (int)strtoul() without the L suffix, strtoll()/strtoull() with it. */
+static long long stored_value(const char *lit, size_t len)
+{
+	bool hex = len > 2 && (lit[1] == 'x' || lit[1] == 'X');
+	char buf[72];
+
+	if (len == 0 || len >= sizeof(buf))
+		return 0;
+	memcpy(buf, lit, len);
+	buf[len] = '\0';
+	if (buf[len - 1] == 'L')
+		return hex ? (long long)strtoull(buf, NULL, 16) : strtoll(buf, NULL, 10);
+	return hex ? (int)strtoul(buf, NULL, 16) : (int)strtol(buf, NULL, 10);
+}
+
+struct int_probe {
+	const char *file; /* NULL: the main text */
+	unsigned line;
+	long long value;
+	bool by_value; /* else the first integer on the line */
+};
+
+/* The integer setting a literal became, to name its KEY in the error. */
+static const config_setting_t *find_int_at(const config_setting_t *s, const struct int_probe *p)
 {
 	const char *sf = config_setting_source_file(s);
 	int type = config_setting_type(s);
 
 	if ((type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) &&
-	    config_setting_source_line(s) == line && (file ? sf && !strcmp(sf, file) : !sf))
+	    config_setting_source_line(s) == p->line &&
+	    (p->file ? sf && !strcmp(sf, p->file) : !sf) &&
+	    (!p->by_value || config_setting_get_int64(s) == p->value))
 		return s;
 	if (!config_setting_is_aggregate(s))
 		return NULL;
 	for (int i = 0; i < config_setting_length(s); i++) {
-		const config_setting_t *hit =
-		    find_int_at(config_setting_get_elem(s, i), file, line);
+		const config_setting_t *hit = find_int_at(config_setting_get_elem(s, i), p);
 
 		if (hit)
 			return hit;
@@ -244,6 +267,7 @@ static int check_int_literals(const config_t *cfg, const char *file, const char 
 			      struct cfg_err *err)
 {
 	const config_setting_t *s;
+	struct int_probe probe;
 	struct cfgval_span at;
 	char msg[160];
 	int w;
@@ -254,7 +278,12 @@ static int check_int_literals(const config_t *cfg, const char *file, const char 
 	snprintf(msg, sizeof(msg), "integer %.*s%s does not fit in %s", w, text + at.off,
 		 at.len > 40 ? "..." : "",
 		 text[at.off + at.len - 1] == 'L' ? "64 bits" : "32 bits (append L for 64 bits)");
-	s = find_int_at(config_root_setting(cfg), file, at.line);
+	probe = (struct int_probe){file, at.line, stored_value(text + at.off, at.len), true};
+	s = find_int_at(config_root_setting(cfg), &probe);
+	if (!s) {
+		probe.by_value = false;
+		s = find_int_at(config_root_setting(cfg), &probe);
+	}
 	if (s)
 		return cfg_errf(err, s, "%s", msg);
 	return file_errf(err, "%s:%u: %s",

@@ -88,6 +88,10 @@ static void test_load_and_syntax_errors(void **state)
 	expect_load_error("l = [1,\n  -2147483649];\n",
 			  "t.conf:2: l[1]: integer -2147483649 does not fit in 32 bits (append L "
 			  "for 64 bits)");
+	/* the key named is the element the literal became, not the first one */
+	expect_load_error("l = [1, 2, 3000000000, 4];\n",
+			  "t.conf:1: l[2]: integer 3000000000 does not fit in 32 bits (append L "
+			  "for 64 bits)");
 	expect_load_error("a = 99999999999999999999L;\n",
 			  "t.conf:1: a: integer 99999999999999999999L does not fit in 64 bits");
 	write_file("nul.conf", "a = 1;\nb = 2;\n");
