@@ -8,6 +8,7 @@
 #include "cfg.h"
 #include "cfgval.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -141,11 +142,13 @@ int cfg_errf(struct cfg_err *err, const config_setting_t *s, const char *fmt, ..
 int cfg_errf_key(struct cfg_err *err, const config_setting_t *group, const char *key,
 		 const char *fmt, ...)
 {
-	const config_setting_t *m = config_setting_get_member(group, key);
+	const config_setting_t *m;
 	char path[CFG_PATH_MAX];
 	size_t pos;
 	va_list ap;
 
+	assert(group); /* an absent group has no line to point at */
+	m = config_setting_get_member(group, key);
 	if (m) {
 		cfg_path(m, path, sizeof(path));
 	} else {

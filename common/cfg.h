@@ -86,7 +86,8 @@ unsigned cfg_line(const config_setting_t *s);
  * when none is close. NULL group: 0. */
 int cfg_check_keys(const config_setting_t *group, const char *const allowed[], struct cfg_err *err);
 
-/* Records "required key is missing" unless `key` is present in `group`. */
+/* Records "required key is missing" unless `key` is present in `group`
+ * (which must not be NULL: a missing group has no line to point at). */
 int cfg_require(const config_setting_t *group, const char *key, struct cfg_err *err);
 
 /* True when `group` holds `key`. */

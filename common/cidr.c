@@ -45,6 +45,9 @@ static int parse_ip(const char *s, size_t len, struct cidr *out, const char **wh
 	}
 	if (!v6 && has_letter(s, len))
 		return fail(why, "host names are not accepted, use an IP address", -EINVAL);
+	/* one colon: an IPv4 address with a port, not an IPv6 address */
+	if (v6 && memchr(s, ':', len) == memrchr(s, ':', len))
+		return fail(why, "a CIDR has no port", -EINVAL);
 	return fail(why, v6 ? "invalid IPv6 address" : "invalid IPv4 address", -EINVAL);
 }
 

@@ -111,7 +111,9 @@ static void test_parse_errors(void **state)
 	expect_err("/8", 0, -EINVAL, "missing address before '/'");
 	expect_err("10.0.0/8", 0, -EINVAL, "invalid IPv4 address");
 	expect_err("10.0.0.0.0/8", 0, -EINVAL, "invalid IPv4 address");
-	expect_err("1.2.3.4:80", 0, -EINVAL, "invalid IPv6 address");
+	expect_err("1.2.3.4:80", 0, -EINVAL, "a CIDR has no port");
+	expect_err("1.2.3.4:80/32", 0, -EINVAL, "a CIDR has no port");
+	expect_err("::g/64", 0, -EINVAL, "invalid IPv6 address");
 	expect_err("fe80::1%lo/64", 0, -EINVAL, "invalid IPv6 address");
 	expect_err("localhost/32", 0, -EINVAL, "host names are not accepted, use an IP address");
 }
