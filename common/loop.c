@@ -359,11 +359,15 @@ static bool timed_complete(struct loop_slot *s, unsigned op, struct io_uring_cqe
 		s->timed_seen |= LOOP_TS_TIMEOUT;
 		if (!(s->timed_seen & LOOP_TS_CONNECT))
 			return false;
-		*c = s->timed_cqe;
+		c->user_data = s->timed_ud;
+		c->res = s->timed_res;
+		c->flags = s->timed_flags;
 	} else {
 		s->timed_seen |= LOOP_TS_CONNECT;
 		if (!(s->timed_seen & LOOP_TS_TIMEOUT)) {
-			s->timed_cqe = *c;
+			s->timed_ud = c->user_data;
+			s->timed_res = c->res;
+			s->timed_flags = c->flags;
 			return false;
 		}
 	}

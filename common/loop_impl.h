@@ -52,8 +52,12 @@ struct loop_slot {
 	uint8_t pool_n;	    /* pool-mode recvs in flight */
 	uint8_t pool_op[LOOP_POOL_RECVS];
 	uint16_t pool_bid[LOOP_POOL_RECVS];
-	struct io_uring_cqe timed_cqe; /* a connect completion held until its timeout's */
-	int timed_fd;		       /* its socket, to tell a cancel by fd */
+	/* A connect completion held until its timeout's arrives (struct
+	 * io_uring_cqe ends in a flexible array: keep the fields instead). */
+	uint64_t timed_ud;
+	int32_t timed_res;
+	uint32_t timed_flags;
+	int timed_fd; /* its socket, to tell a cancel by fd */
 };
 
 /* A recv waiting for buffers (it counts as in flight for its slot). */
