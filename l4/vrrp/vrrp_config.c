@@ -136,8 +136,6 @@ static int track_required(const config_setting_t *t, struct vrrp_track_cfg *tc, 
 	default:
 		break;
 	}
-	if (tc->timeout_us > tc->interval_us)
-		return cfg_errf_key(err, t, "timeout", "longer than interval");
 	return 0;
 }
 

@@ -22,6 +22,7 @@ import re
 import selectors
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -126,11 +127,14 @@ class Lab:
                                            addrs=[f"{NET4}.{host}/24", f"{NET6}:{host}/64"])
             self.ns[name] = ns
         self.services = {}
+        self.vrrps = {}
 
     def vrrp(self, node, conf, name=None):
         from conftest import binary
-        return self.daemons(self.ns[node].argv([binary("strata-vrrp"), "-c", conf]),
-                            name=name or f"vrrp-{node}")
+        d = self.daemons(self.ns[node].argv([binary("strata-vrrp"), "-c", conf]),
+                         name=name or f"vrrp-{node}")
+        self.vrrps[node] = d
+        return d
 
     def keepalived(self, node, conf):
         return self.daemons(self.ns[node].argv(keepalived_argv(self.workdir, node, conf)),
@@ -146,6 +150,11 @@ class Lab:
         p = self.ns[node].popen(argv)
         self.services[node] = p
         return p
+
+    def logs(self, lines=30):
+        """The last lines of every strata-vrrp log, for assertion messages."""
+        return "\n".join(f"--- {n}:\n" + "\n".join(d.text().splitlines()[-lines:])
+                         for n, d in self.vrrps.items())
 
     def has_vip(self, node, vip=VIP4):
         return vip in self.ns[node].addrs()
@@ -170,6 +179,10 @@ class Lab:
         while time.monotonic() < deadline:
             if self.state(node, instance_name) == want:
                 return
+            d = self.vrrps.get(node)
+            if d is not None and not d.alive() and d.proc.returncode not in (0, -9):
+                raise AssertionError(f"strata-vrrp on {node} exited with "
+                                     f"{d.proc.returncode}:\n{d.text()[-2000:]}")
             time.sleep(0.01)
         raise AssertionError(f"{node} {instance_name} not {want} after {timeout}s "
                              f"(is {self.state(node, instance_name)})")
@@ -181,11 +194,12 @@ class Lab:
         return Probe(p)
 
     def cut(self, node):
-        """Takes the node's switch port down (a cable pulled)."""
-        self.lan.link_set(self.ports[node], "down")
+        """Unplugs the node's port from the switch; its link stays up, so
+        the node sees silence, not a carrier loss (a partition)."""
+        self.lan.ip("link", "set", self.ports[node], "nomaster")
 
     def mend(self, node):
-        self.lan.link_set(self.ports[node], "up")
+        self.lan.ip("link", "set", self.ports[node], "master", self.lan.bridge_name)
 
     def admin(self, node, *words):
         from conftest import binary
@@ -228,7 +242,50 @@ def summary(values):
             f"max {max(values) * 1000:.0f} ms over {len(values)} runs")
 
 
+# --- crafted adverts --------------------------------------------------------------
+
+def _csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def advert4(src, dst, vrid, prio, vips, adver_cs=10, ttl=255, csum_v2=False, bad_csum=False,
+            version=3):
+    """A VRRPv3 advert over IPv4 with its IP header, as bytes."""
+    msg = bytes([version << 4 | 1, vrid, prio, len(vips)]) + struct.pack("!HH", adver_cs, 0)
+    msg += b"".join(socket.inet_aton(v) for v in vips)
+    ph = socket.inet_aton(src) + socket.inet_aton(dst) + bytes([0, 112]) + struct.pack(
+        "!H", len(msg))
+    c = _csum((b"" if csum_v2 else ph) + msg) ^ (1 if bad_csum else 0)
+    msg = msg[:6] + struct.pack("!H", c) + msg[8:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0xC0, 20 + len(msg), 0, 0, ttl, 112, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    return ip + msg
+
+
+def inject(ns, packets, ifname="eth0"):
+    """Sends raw IPv4 datagrams (header included) from namespace `ns`."""
+    hexes = [p.hex() for p in packets]
+    ns.run(PY, HERE / "vrrp_lab.py", "inject", ifname, *hexes)
+
+
 # --- in-namespace programs ----------------------------------------------------------
+
+def inject_main(ifname, hexes):
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+    # struct ip_mreqn by interface index: the source may be any address.
+    mreqn = struct.pack("4s4si", bytes(4), bytes(4), socket.if_nametoindex(ifname))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+    for h in hexes:
+        pkt = bytes.fromhex(h)
+        s.sendto(pkt, (socket.inet_ntoa(pkt[16:20]), 0))
+        time.sleep(0.005)
+
 
 def serve_main(host, port, name, pid_file=None, admin=None):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -322,6 +379,8 @@ if __name__ == "__main__":
         args = sys.argv[2:5]
         opts = dict(zip(sys.argv[5::2], sys.argv[6::2]))
         serve_main(*args, pid_file=opts.get("--pid-file"), admin=opts.get("--admin"))
+    elif cmd == "inject":
+        inject_main(sys.argv[2], sys.argv[3:])
     elif cmd == "probe":
         host, port, duration, stop = sys.argv[2:6]
         probe_main(host, port, duration, None if stop == "-" else stop)
