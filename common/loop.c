@@ -1,6 +1,6 @@
 /* The event loop: creation, turns, completion dispatch, slots, posting and
- * shutdown; see loop.h for the model. SQE helpers live in loop_prep.c and
- * feature probing in loop_probe.c.
+ * shutdown; see loop.h for the model. SQE helpers live in loop_prep.c,
+ * parameters, feature probing and ring setup in loop_probe.c.
  *
  * The loop owns its ring, its slot table, its bufring, its timer wheel and
  * the eventfd other threads wake it with. Objects behind slots belong to
@@ -24,71 +24,6 @@ static uint64_t clock_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-void loop_params_default(struct loop_params *p)
-{
-	*p = (struct loop_params){
-	    .entries = 1024,
-	    .slots = 4096,
-	    .buf_count = 1024,
-	    .buf_size = 16384,
-	};
-}
-
-static void params_fill(struct loop_params *out, const struct loop_params *in)
-{
-	loop_params_default(out);
-	if (!in)
-		return;
-	out->entries = in->entries ? in->entries : out->entries;
-	out->slots = in->slots ? in->slots : out->slots;
-	out->buf_count = in->buf_count ? in->buf_count : out->buf_count;
-	out->buf_size = in->buf_size ? in->buf_size : out->buf_size;
-	out->no_defer_taskrun = in->no_defer_taskrun;
-	out->no_recv_multishot = in->no_recv_multishot;
-	out->no_accept_multishot = in->no_accept_multishot;
-	out->no_buf_ring = in->no_buf_ring;
-}
-
-static unsigned features_for(unsigned kernel, const struct loop_params *p)
-{
-	unsigned f = kernel;
-
-	if (p->no_defer_taskrun && (f & LOOP_F_DEFER_TASKRUN))
-		f = (f & ~LOOP_F_DEFER_TASKRUN) | LOOP_F_COOP_TASKRUN;
-	if (p->no_buf_ring)
-		f &= ~(LOOP_F_BUF_RING | LOOP_F_RECV_MULTISHOT);
-	if (p->no_recv_multishot)
-		f &= ~LOOP_F_RECV_MULTISHOT;
-	if (p->no_accept_multishot)
-		f &= ~LOOP_F_ACCEPT_MULTISHOT;
-	return f;
-}
-
-static void log_features(unsigned f)
-{
-	static unsigned logged = ~0u;
-	char buf[160];
-
-	if (__atomic_exchange_n(&logged, f, __ATOMIC_RELAXED) != f)
-		log_info("io_uring: %s", loop_features_str(f, buf, sizeof(buf)));
-}
-
-static int setup_ring(struct loop *l, const struct loop_params *p)
-{
-	struct io_uring_params ip;
-	int ret;
-
-	memset(&ip, 0, sizeof(ip));
-	ip.flags = loop_probe_setup_flags(l->features);
-	ip.cq_entries = p->entries * 4;
-	ret = io_uring_queue_init_params(p->entries, &l->ring, &ip);
-	if (ret < 0)
-		return ret;
-	l->sq_entries = l->ring.sq.ring_entries;
-	l->sqe_ts = calloc(l->sq_entries, sizeof(*l->sqe_ts));
-	return l->sqe_ts ? 0 : -ENOMEM;
 }
 
 static int alloc_tables(struct loop *l, const struct loop_params *p)
@@ -115,15 +50,6 @@ static int alloc_tables(struct loop *l, const struct loop_params *p)
 	return 0;
 }
 
-static int check_params(const struct loop_params *p)
-{
-	if (p->slots == 0 || p->slots > LOOP_SLOTS_MAX || p->entries == 0)
-		return -EINVAL;
-	if (p->buf_count > BUFRING_MAX_COUNT || (p->buf_count & (p->buf_count - 1)))
-		return -EINVAL;
-	return 0;
-}
-
 /* Frees what loop_create() set up; the ring must have nothing in flight. */
 static void loop_free(struct loop *l)
 {
@@ -144,14 +70,11 @@ static void loop_free(struct loop *l)
 struct loop *loop_create(const struct loop_params *params)
 {
 	struct loop_params p;
-	unsigned kernel;
+	unsigned features;
 	struct loop *l;
 	int ret;
 
-	params_fill(&p, params);
-	ret = check_params(&p);
-	if (ret == 0)
-		ret = loop_probe_kernel(&kernel);
+	ret = loop_params_resolve(params, &p, &features);
 	if (ret < 0) {
 		errno = -ret;
 		return NULL;
@@ -159,13 +82,13 @@ struct loop *loop_create(const struct loop_params *params)
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;
-	l->features = features_for(kernel, &p);
+	l->features = features;
 	l->wake_fd = -1;
 	l->post_tail = &l->post_head;
 	pthread_mutex_init(&l->post_lock, NULL);
 	l->now_ms = clock_ms();
 	timer_wheel_init(&l->timers, l->now_ms);
-	ret = setup_ring(l, &p);
+	ret = loop_setup_ring(l, &p);
 	if (ret == 0)
 		ret = alloc_tables(l, &p);
 	if (ret == 0)
@@ -180,7 +103,7 @@ struct loop *loop_create(const struct loop_params *params)
 		errno = -ret;
 		return NULL;
 	}
-	log_features(l->features);
+	loop_log_features(l->features);
 	return l;
 }
 

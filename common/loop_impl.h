@@ -130,11 +130,15 @@ static inline uint32_t loop_ud_gen(uint64_t ud)
 	return (uint32_t)(ud >> 32);
 }
 
-/* loop_probe.c: what the kernel supports (LOOP_F_*), probed once; 0, or
- * -ENOSYS when io_uring (or an opcode the loop needs) is missing. */
-int loop_probe_kernel(unsigned *features);
-/* Ring setup flags for a feature set. */
-unsigned loop_probe_setup_flags(unsigned features);
+/* loop_probe.c: fills `out` from `in` (defaults for zeros; `in` may be NULL),
+ * checks it and works out the features to use (probing the kernel once per
+ * process). 0, -EINVAL, or -ENOSYS when io_uring or an opcode the loop needs
+ * is missing. */
+int loop_params_resolve(const struct loop_params *in, struct loop_params *out, unsigned *features);
+/* Sets up l->ring for l->features and the per-SQE timespec array. */
+int loop_setup_ring(struct loop *l, const struct loop_params *p);
+/* Logs the features line once per distinct set. */
+void loop_log_features(unsigned features);
 
 /* loop_prep.c */
 struct io_uring_sqe *loop_get_sqe(struct loop *l);

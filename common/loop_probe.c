@@ -1,4 +1,5 @@
-/* io_uring feature probing, once per process.
+/* io_uring feature probing (once per process), loop parameters and ring
+ * setup.
  *
  * Setup flags are probed by trying them (the kernel answers -EINVAL for
  * flags it does not know); opcodes with io_uring_get_probe_ring(); buffer
@@ -13,9 +14,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #define PROBE_WAIT_MS 1000
 
@@ -208,14 +212,14 @@ static void probe_run(void)
 	probe_status = 0;
 }
 
-int loop_probe_kernel(unsigned *features)
+static int probe_kernel(unsigned *features)
 {
 	pthread_once(&probe_once, probe_run);
 	*features = probed;
 	return probe_status;
 }
 
-unsigned loop_probe_setup_flags(unsigned features)
+static unsigned setup_flags(unsigned features)
 {
 	unsigned flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
 
@@ -226,6 +230,96 @@ unsigned loop_probe_setup_flags(unsigned features)
 	if (features & LOOP_F_COOP_TASKRUN)
 		flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	return flags;
+}
+
+/* --- parameters and ring setup ------------------------------------------------- */
+
+void loop_params_default(struct loop_params *p)
+{
+	*p = (struct loop_params){
+	    .entries = 1024,
+	    .slots = 4096,
+	    .buf_count = 1024,
+	    .buf_size = 16384,
+	};
+}
+
+static void params_fill(struct loop_params *out, const struct loop_params *in)
+{
+	loop_params_default(out);
+	if (!in)
+		return;
+	out->entries = in->entries ? in->entries : out->entries;
+	out->slots = in->slots ? in->slots : out->slots;
+	out->buf_count = in->buf_count ? in->buf_count : out->buf_count;
+	out->buf_size = in->buf_size ? in->buf_size : out->buf_size;
+	out->no_defer_taskrun = in->no_defer_taskrun;
+	out->no_recv_multishot = in->no_recv_multishot;
+	out->no_accept_multishot = in->no_accept_multishot;
+	out->no_buf_ring = in->no_buf_ring;
+}
+
+static unsigned features_for(unsigned kernel, const struct loop_params *p)
+{
+	unsigned f = kernel;
+
+	if (p->no_defer_taskrun && (f & LOOP_F_DEFER_TASKRUN))
+		f = (f & ~LOOP_F_DEFER_TASKRUN) | LOOP_F_COOP_TASKRUN;
+	if (p->no_buf_ring)
+		f &= ~(LOOP_F_BUF_RING | LOOP_F_RECV_MULTISHOT);
+	if (p->no_recv_multishot)
+		f &= ~LOOP_F_RECV_MULTISHOT;
+	if (p->no_accept_multishot)
+		f &= ~LOOP_F_ACCEPT_MULTISHOT;
+	return f;
+}
+
+void loop_log_features(unsigned f)
+{
+	static unsigned logged = ~0u;
+	char buf[160];
+
+	if (__atomic_exchange_n(&logged, f, __ATOMIC_RELAXED) != f)
+		log_info("io_uring: %s", loop_features_str(f, buf, sizeof(buf)));
+}
+
+int loop_setup_ring(struct loop *l, const struct loop_params *p)
+{
+	struct io_uring_params ip;
+	int ret;
+
+	memset(&ip, 0, sizeof(ip));
+	ip.flags = setup_flags(l->features);
+	ip.cq_entries = p->entries * 4;
+	ret = io_uring_queue_init_params(p->entries, &l->ring, &ip);
+	if (ret < 0)
+		return ret;
+	l->sq_entries = l->ring.sq.ring_entries;
+	l->sqe_ts = calloc(l->sq_entries, sizeof(*l->sqe_ts));
+	return l->sqe_ts ? 0 : -ENOMEM;
+}
+
+static int check_params(const struct loop_params *p)
+{
+	if (p->slots == 0 || p->slots > LOOP_SLOTS_MAX || p->entries == 0)
+		return -EINVAL;
+	if (p->buf_count > BUFRING_MAX_COUNT || (p->buf_count & (p->buf_count - 1)))
+		return -EINVAL;
+	return 0;
+}
+
+int loop_params_resolve(const struct loop_params *in, struct loop_params *out, unsigned *features)
+{
+	unsigned kernel;
+	int ret;
+
+	params_fill(out, in);
+	ret = check_params(out);
+	if (ret == 0)
+		ret = probe_kernel(&kernel);
+	if (ret == 0)
+		*features = features_for(kernel, out);
+	return ret;
 }
 
 const char *loop_features_str(unsigned features, char *buf, size_t len)
