@@ -92,9 +92,10 @@ void loop_params_default(struct loop_params *p);
  * process (again if a later loop uses a different set). */
 struct loop *loop_create(const struct loop_params *p);
 
-/* Cancels and reaps whatever is still in flight (as loop_stop() does), runs
- * functions still posted, calls on_free for every slot still open, then
- * frees everything. Timers still armed are simply forgotten. NULL is a no-op. */
+/* On the loop's thread: cancels and reaps whatever is still in flight (as
+ * loop_stop() does), runs functions still posted, calls on_free for every
+ * slot still open, then frees everything. Timers still armed are simply
+ * forgotten. No other thread may post to the loop any more. NULL is a no-op. */
 void loop_destroy(struct loop *loop);
 
 /* Runs turns until loop_stop(); then cancels everything in flight and reaps

@@ -60,8 +60,9 @@ void timer_wheel_init(struct timer_wheel *w, uint64_t now_ms);
  * disarmed, so it may re-arm it or free its owner. */
 void timer_init(struct timer *t, timer_cb cb);
 
-/* Arms `t` to fire at absolute `expires_ms` (a past deadline fires on the
- * next advance). Re-arming an armed timer is allowed and O(1). */
+/* Arms `t` to fire at absolute `expires_ms`; a deadline at or before the
+ * wheel's clock fires at the next advance that moves the clock. Re-arming an
+ * armed timer is allowed and O(1). */
 void timer_arm(struct timer_wheel *w, struct timer *t, uint64_t expires_ms);
 
 /* Disarms `t`; a no-op when it is not armed. */
