@@ -30,8 +30,9 @@
 #define HTTP1_MAX_LIMIT_BYTES (1u << 24)
 
 /* Why a message was refused. Each has a short name for logs, a sentence for
- * humans and the status a server answers (http1_err_*). A failure while
- * parsing an upstream response is always answered 502 by the proxy. */
+ * humans and the status a server answers (http1_err_*, defined with the
+ * rules in http1_semantics.c).
+ * A failure while parsing an upstream response is answered 502 by the proxy. */
 enum http1_err {
 	HTTP1_OK,
 	/* start line */

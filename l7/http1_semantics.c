@@ -519,3 +519,70 @@ enum http1_body http1_response_body(const struct http1_response *resp, enum http
 	}
 	return body;
 }
+
+struct err_info {
+	const char *name;
+	const char *text;
+	int status;
+};
+
+#define E(id, st, name, text) [HTTP1_ERR_##id] = {name, text, st}
+static const struct err_info err_info[HTTP1_ERR__COUNT] = {
+    [HTTP1_OK] = {"ok", "no error", 0},
+    E(EMPTY_LINES, 400, "empty_lines", "too many empty lines before the request"),
+    E(METHOD, 400, "bad_method", "method is not a token"),
+    E(REQUEST_LINE, 400, "bad_request_line", "not method SP target SP version CRLF"),
+    E(TARGET, 400, "bad_target", "request-target has a character or part not allowed"),
+    E(TARGET_FORM, 400, "bad_target_form", "request-target form not allowed for the method"),
+    E(VERSION, 400, "bad_version", "HTTP-version is malformed"),
+    E(VERSION_UNSUPPORTED, 505, "unsupported_version", "HTTP version other than 1.0, 1.1"),
+    E(LINE_TOO_LONG, 400, "line_too_long", "start line over the limit"),
+    E(URI_TOO_LONG, 414, "uri_too_long", "request-target over the line limit"),
+    E(STATUS_LINE, 502, "bad_status_line", "status line is malformed"),
+    E(STATUS_CODE, 502, "bad_status", "status code is not 100..599"),
+    E(LEADING_WS, 400, "ws_after_start_line", "whitespace before the first field"),
+    E(FIELD_NAME, 400, "bad_field_name", "field name is not a token, or no colon"),
+    E(WS_BEFORE_COLON, 400, "ws_before_colon", "whitespace between field name and colon"),
+    E(FIELD_VALUE, 400, "bad_field_value", "field value has NUL, CTL or DEL"),
+    E(OBS_FOLD, 400, "obs_fold", "field line folded onto a new line"),
+    E(BARE_CR, 400, "bare_cr", "CR not followed by LF"),
+    E(BARE_LF, 400, "bare_lf", "line ends with LF without CR"),
+    E(HEADERS_TOO_LARGE, 431, "headers_too_large", "field section over the byte limit"),
+    E(TOO_MANY_HEADERS, 431, "too_many_headers", "more field lines than the limit"),
+    E(HOST_MISSING, 400, "host_missing", "HTTP/1.1 request without Host"),
+    E(HOST_DUPLICATE, 400, "host_duplicate", "more than one Host field"),
+    E(HOST_INVALID, 400, "host_invalid", "Host is not a valid authority"),
+    E(CL_INVALID, 400, "cl_invalid", "Content-Length is not a decimal number"),
+    E(CL_OVERFLOW, 400, "cl_overflow", "Content-Length over 2^63-1"),
+    E(CL_MISMATCH, 400, "cl_mismatch", "Content-Length values differ"),
+    E(CL_AND_TE, 400, "cl_and_te", "both Content-Length and Transfer-Encoding"),
+    E(TE_INVALID, 400, "te_invalid", "Transfer-Encoding is not exactly chunked"),
+    E(TE_UNSUPPORTED, 501, "te_unsupported", "transfer coding other than chunked"),
+    E(TE_HTTP10, 400, "te_http10", "Transfer-Encoding in an HTTP/1.0 message"),
+    E(CONN_TOKEN, 400, "conn_token", "Connection option is not a token"),
+    E(CONN_FRAMING, 400, "conn_framing", "Connection names a framing or Host field"),
+    E(CONN_OPTIONS, 400, "conn_options", "too many Connection options"),
+    E(CHUNK_SIZE, 400, "chunk_size", "chunk size is not hex digits"),
+    E(CHUNK_SIZE_TOO_BIG, 400, "chunk_too_big", "chunk size over the limit"),
+    E(CHUNK_EXT, 400, "chunk_ext", "chunk extension is malformed"),
+    E(CHUNK_EXT_TOO_LONG, 400, "chunk_ext_too_long", "chunk extensions over the limit"),
+    E(CHUNK_DATA_CRLF, 400, "chunk_data_crlf", "chunk data not followed by CRLF"),
+    E(TRAILER_FORBIDDEN, 400, "trailer_forbidden", "framing or Host field in trailers"),
+    E(TRAILERS_TOO_LARGE, 431, "trailers_too_large", "trailer section over the limit"),
+};
+#undef E
+
+const char *http1_err_name(enum http1_err err)
+{
+	return (unsigned)err < HTTP1_ERR__COUNT ? err_info[err].name : "?";
+}
+
+const char *http1_err_text(enum http1_err err)
+{
+	return (unsigned)err < HTTP1_ERR__COUNT ? err_info[err].text : "unknown error";
+}
+
+int http1_err_status(enum http1_err err)
+{
+	return (unsigned)err < HTTP1_ERR__COUNT ? err_info[err].status : 400;
+}

@@ -15,6 +15,7 @@
 
 #include "guard.h"
 #include "../../l7/http1_chunked.h"
+#include "../../l7/http1_semantics.h"
 
 #define OUT_MAX 4096
 
