@@ -143,7 +143,7 @@ void loop_timer_cancel(struct loop *loop, struct timer *t);
 int loop_slot_open(struct loop *loop, const struct loop_ops *ops, void *obj);
 
 /* Marks the slot closing. Completions of requests still in flight keep
- * coming to on_cqe (the owner should cancel them: loop_prep_cancel_fd());
+ * coming to on_cqe (the owner should cancel them: loop_prep_cancel_slot());
  * on_free runs once nothing is in flight. The owner may still queue requests
  * on a closing slot (a close, a shutdown); the id must not be used after
  * on_free. Closing twice is a programming error (asserted). */
@@ -160,7 +160,10 @@ unsigned loop_slot_inflight(const struct loop *loop, int id);
 
 /* --- requests -----------------------------------------------------------------
  * Each helper queues one request for slot `id` (open or closing) and counts
- * it in flight; it is submitted at the end of the turn. When the SQ is full
+ * it in flight; the loop submits it with the turn's wait. An op number names
+ * one kind of request of the slot (the loop matches a pool-mode recv's
+ * buffer and a timed connect by op): use distinct ops for distinct fds and
+ * request kinds (OP_RECV_CLIENT, OP_RECV_BACKEND, ...). When the SQ is full
  * the loop submits early and retries. They return 0, or -ECANCELED while
  * the loop is draining after loop_stop() (close, shutdown and cancel are
  * still accepted then), or -EBUSY when the ring refuses even after an early
