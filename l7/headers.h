@@ -22,9 +22,11 @@
 #ifndef STRATA_L7_HEADERS_H
 #define STRATA_L7_HEADERS_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "addr.h"
 
@@ -104,5 +106,71 @@ int l7_build_client_head(uint8_t *out, size_t cap, const struct l7_resp_ctx *ctx
 /* True when field `name` appears in `rules`' remove or set names
  * (case-insensitive): such received fields are dropped. */
 bool l7_hdr_rules_drop(const struct l7_hdr_rules *rules, const char *name, size_t len);
+
+/* --- output helpers shared by the head writers (headers.c, fwd.c,
+ * respond.c, sticky.c): append to a bounded buffer; once something does not
+ * fit, every later write is dropped and l7_w_done() answers -E2BIG. */
+struct l7_wbuf {
+	uint8_t *start, *p, *end;
+	bool overflow;
+};
+
+static inline void l7_w_init(struct l7_wbuf *w, uint8_t *out, size_t cap)
+{
+	w->start = w->p = out;
+	w->end = out + cap;
+	w->overflow = false;
+}
+
+static inline void l7_w_put(struct l7_wbuf *w, const void *s, size_t n)
+{
+	if ((size_t)(w->end - w->p) < n) {
+		w->overflow = true;
+		w->p = w->end;
+		return;
+	}
+	if (n)
+		memcpy(w->p, s, n);
+	w->p += n;
+}
+
+#define l7_w_lit(w, lit) l7_w_put((w), (lit), sizeof(lit) - 1)
+
+static inline void l7_w_byte(struct l7_wbuf *w, uint8_t c)
+{
+	if (w->p == w->end) {
+		w->overflow = true;
+		return;
+	}
+	*w->p++ = c;
+}
+
+/* Decimal, no leading zeros. */
+static inline void l7_w_u64(struct l7_wbuf *w, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	l7_w_put(w, tmp + sizeof(tmp) - n, n);
+}
+
+/* "Name: value\r\n" */
+static inline void l7_w_field(struct l7_wbuf *w, const char *name, size_t nlen, const char *value,
+			      size_t vlen)
+{
+	l7_w_put(w, name, nlen);
+	l7_w_lit(w, ": ");
+	l7_w_put(w, value, vlen);
+	l7_w_lit(w, "\r\n");
+}
+
+static inline int l7_w_done(const struct l7_wbuf *w)
+{
+	return w->overflow ? -E2BIG : (int)(w->p - w->start);
+}
 
 #endif

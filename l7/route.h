@@ -35,8 +35,9 @@ struct l7_match_ctx {
 size_t l7_host_normalize(const char *host, size_t len, char out[L7_HOST_MAX + 1]);
 
 /* The first route of `snap` (in config order) matching `req` on listener
- * `lst` (NULL: any listener), or NULL when none matches (the engine answers
- * 404). A route without conditions matches everything. Thread-safe. */
+ * `lst`, or NULL when none matches (the engine answers 404). A route without
+ * conditions matches everything. lst may be NULL (a test, a health probe):
+ * routes restricted with match.listeners then never match. Thread-safe. */
 const struct l7_route *l7_route_match(const struct l7_snapshot *snap, const struct l7_listener *lst,
 				      const struct http1_request *req,
 				      const struct l7_match_ctx *ctx);
