@@ -489,6 +489,42 @@ static void test_err_table(void **state)
 	assert_string_equal(http1_err_name(HTTP1_ERR__COUNT), "?");
 }
 
+/* Every byte value in the target, a name and a value, after and before 20
+ * ordinary bytes (so the 16-byte paths see it): accepted exactly when the
+ * character class table says so. */
+static void test_every_byte(void **state)
+{
+	static const char pad[] = "aaaaaaaaaaaaaaaaaaaa";
+	char in[256];
+	unsigned c;
+
+	for (c = 0; c < 256; c++) {
+		const uint8_t cls = http1_cclass[c];
+		enum http1_err err;
+		int n, rc;
+
+		n = snprintf(in, sizeof(in), "GET /%s%c%s HTTP/1.1\r\nHost: h\r\n\r\n", pad, 'x',
+			     pad);
+		in[5 + 20] = (char)c;
+		rc = http1_parse_request(in, (size_t)n, 0, NULL, &req, &err);
+		assert_int_equal(rc > 0, (cls & HTTP1_C_URI) || c == '%');
+		n = snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: h\r\nX%sx%s: v\r\n\r\n", pad,
+			     pad);
+		in[26 + 20] = (char)c;
+		rc = http1_parse_request(in, (size_t)n, 0, NULL, &req, &err);
+		assert_int_equal(rc > 0, (cls & HTTP1_C_TCHAR) || c == ':');
+		n = snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: h\r\nX: a%sx%s\r\n\r\n", pad,
+			     pad);
+		in[29 + 20] = (char)c;
+		rc = http1_parse_request(in, (size_t)n, 0, NULL, &req, &err);
+		assert_int_equal(rc > 0, (cls & HTTP1_C_VALUE) != 0);
+		if (rc < 0)
+			assert_int_equal(err, c == '\r'	  ? HTTP1_ERR_BARE_CR
+					      : c == '\n' ? HTTP1_ERR_BARE_LF
+							  : HTTP1_ERR_FIELD_VALUE);
+	}
+}
+
 /* --- limits --------------------------------------------------------------- */
 
 static char big[64 * 1024];
@@ -801,40 +837,63 @@ static const char bench_req[] =
     "Cache-Control: max-age=0\r\n"
     "\r\n";
 
+static double cpu_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+/* 1M parses in 10 batches of CPU time; the best batch is the figure least
+ * disturbed by other load on a shared machine, the mean is printed too. */
 static int bench(void)
 {
-	const long iters = 1000000;
-	struct timespec a, b;
+	const long batches = 10, per = 100000;
+	double best = 1e30, sum = 0, t0, ns;
 	enum http1_err err;
-	long i, sum = 0;
-	double ns;
+	long b, i, total = 0;
 
 	for (i = 0; i < 10000; i++)
-		sum += http1_parse_request(bench_req, sizeof(bench_req) - 1, 0, NULL, &req, &err);
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-	for (i = 0; i < iters; i++)
-		sum += http1_parse_request(bench_req, sizeof(bench_req) - 1, 0, NULL, &req, &err);
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-	ns =
-	    ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)iters;
-	if (sum != (long)(sizeof(bench_req) - 1) * (iters + 10000))
+		total += http1_parse_request(bench_req, sizeof(bench_req) - 1, 0, NULL, &req, &err);
+	for (b = 0; b < batches; b++) {
+		t0 = cpu_ns();
+		for (i = 0; i < per; i++)
+			total += http1_parse_request(bench_req, sizeof(bench_req) - 1, 0, NULL,
+						     &req, &err);
+		ns = (cpu_ns() - t0) / (double)per;
+		sum += ns;
+		best = ns < best ? ns : best;
+	}
+	if (total != (long)(sizeof(bench_req) - 1) * (batches * per + 10000))
 		return 1;
-	printf("http1_parse_request: %zu-byte request, %u fields: %.1f ns/request (%.2f GB/s)\n",
-	       sizeof(bench_req) - 1, req.h.nheaders, ns, (double)(sizeof(bench_req) - 1) / ns);
+	printf("http1_parse_request: %zu-byte request, %u fields: %.1f ns/request best batch, "
+	       "%.1f mean (%.2f GB/s)\n",
+	       sizeof(bench_req) - 1, req.h.nheaders, best, sum / (double)batches,
+	       (double)(sizeof(bench_req) - 1) / best);
 	return 0;
 }
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_valid_requests),     cmocka_unit_test(test_views_and_ows),
-	    cmocka_unit_test(test_method_names),       cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_err_table),	       cmocka_unit_test(test_request_line_limit),
-	    cmocka_unit_test(test_header_bytes_limit), cmocka_unit_test(test_header_count_limit),
-	    cmocka_unit_test(test_pipelined),	       cmocka_unit_test(test_resume_after_move),
-	    cmocka_unit_test(test_valid_responses),    cmocka_unit_test(test_response_refusals),
-	    cmocka_unit_test(test_status_line_limit),
+		cmocka_unit_test(test_valid_requests),
+		cmocka_unit_test(test_views_and_ows),
+		cmocka_unit_test(test_method_names),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_every_byte),
+		cmocka_unit_test(test_err_table),
+		cmocka_unit_test(test_request_line_limit),
+		cmocka_unit_test(test_header_bytes_limit),
+		cmocka_unit_test(test_header_count_limit),
+		cmocka_unit_test(test_pipelined),
+		cmocka_unit_test(test_resume_after_move),
+		cmocka_unit_test(test_valid_responses),
+		cmocka_unit_test(test_response_refusals),
+		cmocka_unit_test(test_status_line_limit),
 	};
+	/* clang-format on */
 
 	if (getenv("STRATA_BENCH"))
 		return bench();
