@@ -50,13 +50,22 @@ static int sysctl_rw(const char *ifname, const char *key, int set)
 }
 
 /* With the VIP on the macvlan the parent must not answer ARP for it with
- * its own MAC (arp_ignore=1), as keepalived sets too. */
-static void vmac_sysctls(struct vrrp_iface *ifc)
+ * its own MAC (arp_ignore=1, arp_filter=1, as keepalived sets), nor ask
+ * for a client's MAC with the VIP as sender (arp_announce=2): a client
+ * would file the VIP under the parent's MAC and the virtual MAC would not
+ * survive the next reply. Saved here, restored at exit. */
+static void vmac_sysctls(struct vrrp_iface *ifc, const char *vmac)
 {
-	if (ifc->saved_arp_ignore >= 0)
-		return;
-	ifc->saved_arp_ignore = sysctl_rw(ifc->name, "arp_ignore", 1);
-	ifc->saved_arp_filter = sysctl_rw(ifc->name, "arp_filter", 1);
+	if (ifc->saved_arp_ignore < 0) {
+		ifc->saved_arp_ignore = sysctl_rw(ifc->name, "arp_ignore", 1);
+		ifc->saved_arp_filter = sysctl_rw(ifc->name, "arp_filter", 1);
+		ifc->saved_arp_announce = sysctl_rw(ifc->name, "arp_announce", 2);
+	}
+	/* The macvlan itself: answer only for its own addresses, take packets
+	 * from the local parent (keepalived does the same). */
+	sysctl_rw(vmac, "arp_ignore", 1);
+	sysctl_rw(vmac, "accept_local", 1);
+	sysctl_rw(vmac, "rp_filter", 0);
 }
 
 /* --- interfaces ------------------------------------------------------------ */
@@ -86,7 +95,7 @@ static struct vrrp_iface *iface_get(struct vrrp_daemon *d, const char *name)
 	memcpy(ifc->mac, li.mac, 6);
 	ifc->running = li.running;
 	ifc->fd[0] = ifc->fd[1] = -1;
-	ifc->saved_arp_ignore = ifc->saved_arp_filter = -1;
+	ifc->saved_arp_ignore = ifc->saved_arp_filter = ifc->saved_arp_announce = -1;
 	if (!li.running)
 		log_warn("interface %s is down: its instances start in FAULT", name);
 	return ifc;
@@ -357,7 +366,7 @@ static int setup_vmac(struct vrrp_inst *in)
 		}
 	}
 	if (c->family == AF_INET)
-		vmac_sysctls(in->ifc);
+		vmac_sysctls(in->ifc, c->vmac_name);
 	return 0;
 }
 
@@ -395,8 +404,14 @@ static void tune_process(const struct vrrp_cfg *cfg)
 {
 	int rc;
 
-	if (cfg->lock_memory && (rc = vrrp_sched_lock_memory()) < 0)
-		log_warn("cannot lock memory: %s", strerror(-rc));
+	if (cfg->lock_memory) {
+		rc = vrrp_sched_lock_memory();
+		if (rc < 0)
+			log_warn("cannot lock memory: %s", strerror(-rc));
+		else if (rc == 0)
+			log_info("memory locked (current pages only: RLIMIT_MEMLOCK cannot be "
+				 "raised here)");
+	}
 	rc = vrrp_sched_realtime(cfg->rt_priority);
 	if (rc < 0)
 		log_warn("cannot use SCHED_RR priority %d: %s", cfg->rt_priority, strerror(-rc));
@@ -441,8 +456,10 @@ int vrrp_daemon_start(struct vrrp_daemon *d, struct vrrp_cfg *cfg)
 		rc = setup_instances(d);
 	if (!rc)
 		rc = vrrp_track_init(&d->tracks, cfg, d->loop, d->nl, on_track, d, vrrp_now_us());
-	if (!rc)
+	if (!rc) {
+		vrrp_sched_thread_stacks(VRRP_SCHED_THREAD_STACK);
 		rc = vrrp_admin_start(d);
+	}
 	if (rc < 0)
 		return rc;
 	tune_process(cfg);
@@ -522,8 +539,7 @@ void vrrp_daemon_stop(struct vrrp_daemon *d)
 			vrrp_nl_link_del(d->nl, in->vmac_ifindex);
 	}
 	vrrp_admin_publish(d, true);
-	if (d->loop)
-		vrrp_track_fini(&d->tracks);
+	vrrp_track_fini(&d->tracks);
 	vrrp_admin_stop(d);
 	for (unsigned i = 0; i < d->nifc; i++) {
 		struct vrrp_iface *ifc = &d->ifc[i];
@@ -533,6 +549,8 @@ void vrrp_daemon_stop(struct vrrp_daemon *d)
 			sysctl_rw(ifc->name, "arp_ignore", ifc->saved_arp_ignore);
 		if (ifc->saved_arp_filter >= 0)
 			sysctl_rw(ifc->name, "arp_filter", ifc->saved_arp_filter);
+		if (ifc->saved_arp_announce >= 0)
+			sysctl_rw(ifc->name, "arp_announce", ifc->saved_arp_announce);
 	}
 	if (d->garp_fd >= 0)
 		close(d->garp_fd);

@@ -45,6 +45,7 @@ struct vrrp_iface {
 	uint64_t unmatched[VRRP_UNM__COUNT];
 	int saved_arp_ignore; /* restored at exit when a vmac changed it, else -1 */
 	int saved_arp_filter;
+	int saved_arp_announce;
 };
 
 struct vrrp_inst_stats {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,15 +31,43 @@ int vrrp_sched_realtime(int priority)
 	return 0;
 }
 
+/* Touches the stack the loop will use, so MCL_CURRENT locks it too. */
+static void __attribute__((noinline)) prefault_stack(void)
+{
+	volatile char buf[VRRP_SCHED_STACK_PREFAULT];
+
+	for (size_t i = 0; i < sizeof(buf); i += 4096)
+		buf[i] = 0;
+}
+
 int vrrp_sched_lock_memory(void)
 {
 	struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+	int flags = MCL_CURRENT | MCL_FUTURE;
 
+	prefault_stack();
+	/* Once CAP_IPC_LOCK is dropped, MCL_FUTURE makes every new mapping
+	 * count against RLIMIT_MEMLOCK: past it, malloc and posix_spawn fail.
+	 * Lock future pages only when the limit could be lifted; otherwise
+	 * lock what the advert path already holds (it allocates nothing). */
 	if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		flags = MCL_CURRENT;
+	if (mlockall(flags) < 0)
 		return -errno;
-	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
-		return -errno;
-	return 0;
+	return flags & MCL_FUTURE ? 1 : 0;
+}
+
+int vrrp_sched_thread_stacks(size_t bytes)
+{
+	pthread_attr_t at;
+	int rc = pthread_attr_init(&at);
+
+	if (!rc)
+		rc = pthread_attr_setstacksize(&at, bytes);
+	if (!rc)
+		rc = pthread_setattr_default_np(&at);
+	pthread_attr_destroy(&at);
+	return -rc;
 }
 
 static int last_cap(void)

@@ -14,9 +14,19 @@
  * Returns 0 or -errno. */
 int vrrp_sched_realtime(int priority);
 
-/* Lifts RLIMIT_MEMLOCK (so MCL_FUTURE keeps working once CAP_IPC_LOCK is
- * gone) and locks current and future pages. Returns 0 or -errno. */
+#include <stddef.h>
+
+#define VRRP_SCHED_STACK_PREFAULT (128u << 10) /* main-thread stack locked up front */
+#define VRRP_SCHED_THREAD_STACK	  (256u << 10) /* admin and metrics threads */
+
+/* Locks the pages we hold, and future ones when RLIMIT_MEMLOCK can be
+ * lifted (so MCL_FUTURE still works once CAP_IPC_LOCK is gone). Returns 1
+ * (current and future), 0 (current only) or -errno. */
 int vrrp_sched_lock_memory(void);
+
+/* Default stack size of threads created from now on: locked memory is
+ * real memory, and the helper threads need little. 0 or -errno. */
+int vrrp_sched_thread_stacks(size_t bytes);
 
 /* Drops every capability but CAP_NET_RAW and CAP_NET_ADMIN from the
  * effective, permitted, inheritable, ambient and bounding sets.

@@ -383,6 +383,8 @@ int vrrp_track_init(struct vrrp_trackers *ts, const struct vrrp_cfg *cfg, struct
 
 void vrrp_track_fini(struct vrrp_trackers *ts)
 {
+	if (!ts->loop)
+		return; /* never initialised */
 	for (unsigned i = 0; i < ts->n; i++) {
 		struct vrrp_track *t = &ts->t[i];
 
