@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics_req.h"
 
 enum mh_state {
 	MH_FREE,
@@ -100,65 +101,29 @@ static void client_error(struct mh_client *c, const char *status, const char *ex
 	client_answer(c, status, "text/plain; charset=utf-8", extra, body, body ? n : 0, head);
 }
 
-static bool is_method_char(char ch)
+static void client_request(struct metrics_http *h, struct mh_client *c,
+			   const struct metrics_req *req)
 {
-	return ch >= 'A' && ch <= 'Z';
-}
-
-/* RFC 9112 §3: request-line = method SP request-target SP HTTP-version. */
-static void client_request(struct metrics_http *h, struct mh_client *c, size_t line_len)
-{
-	char *line = c->in, *sp1, *sp2;
-	size_t target_len;
-	bool head, get;
-
-	line[line_len] = '\0';
-	if (line_len && line[line_len - 1] == '\r')
-		line[--line_len] = '\0';
-	sp1 = strchr(line, ' ');
-	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (!sp1 || !sp2 || sp1 == line || sp2 == sp1 + 1 || strchr(sp2 + 1, ' ') ||
-	    (strcmp(sp2 + 1, "HTTP/1.1") != 0 && strcmp(sp2 + 1, "HTTP/1.0") != 0))
-		return client_error(c, "400 Bad Request", "", false);
-	for (char *p = line; p < sp1; p++)
-		if (!is_method_char(*p))
-			return client_error(c, "400 Bad Request", "", false);
-	head = sp1 - line == 4 && memcmp(line, "HEAD", 4) == 0;
-	get = sp1 - line == 3 && memcmp(line, "GET", 3) == 0;
-	target_len = (size_t)(sp2 - sp1 - 1);
-	if (!(target_len == 8 || (target_len > 8 && sp1[9] == '?')) ||
-	    memcmp(sp1 + 1, "/metrics", 8) != 0)
-		return client_error(c, "404 Not Found", "", head);
-	if (!get && !head)
+	if (req->verdict == METRICS_REQ_NOT_FOUND)
+		return client_error(c, "404 Not Found", "", req->is_head);
+	if (req->verdict == METRICS_REQ_BAD_METHOD)
 		return client_error(c, "405 Method Not Allowed", "Allow: GET, HEAD\r\n", false);
 
 	size_t len = 0;
 	char *body = metrics_render(h->reg, &len);
 
 	if (!body)
-		return client_error(c, "503 Service Unavailable", "", head);
-	client_answer(c, "200 OK", METRICS_CONTENT_TYPE, "", body, len, head);
-}
-
-/* Looks for the blank line ending the request head; returns the length of
- * the request line when the head is complete, -1 when more is needed. */
-static long head_complete(const char *p, size_t n)
-{
-	const char *end = memmem(p, n, "\r\n\r\n", 4);
-	const char *lf = memchr(p, '\n', n);
-
-	if (!end)
-		end = memmem(p, n, "\n\n", 2);
-	if (!end || !lf)
-		return -1;
-	return (long)(lf - p);
+		return client_error(c, "503 Service Unavailable", "", req->is_head);
+	client_answer(c, "200 OK", METRICS_CONTENT_TYPE, "", body, len, req->is_head);
 }
 
 static void on_client_readable(struct metrics_http *h, struct mh_client *c)
 {
 	char sink[512];
+	struct metrics_req req;
+	enum metrics_req_err why;
 	ssize_t r;
-	long line;
+	int rc;
 
 	if (c->state == MH_WRITE) { /* an error or hang-up while answering */
 		client_close(c);
@@ -178,11 +143,13 @@ static void on_client_readable(struct metrics_http *h, struct mh_client *c)
 	if (r < 0)
 		return;
 	c->in_len += (size_t)r;
-	line = head_complete(c->in, c->in_len);
-	if (line >= 0)
-		client_request(h, c, (size_t)line);
-	else if (c->in_len == sizeof(c->in) - 1)
+	rc = metrics_req_parse(c->in, c->in_len, sizeof(c->in) - 1, &req, &why);
+	if (rc > 0)
+		client_request(h, c, &req);
+	else if (rc == -E2BIG)
 		client_error(c, "431 Request Header Fields Too Large", "", false);
+	else if (rc != -EAGAIN)
+		client_error(c, "400 Bad Request", "", false);
 }
 
 static void on_client_writable(struct mh_client *c, uint64_t now)
