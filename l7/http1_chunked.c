@@ -303,6 +303,8 @@ int http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len,
 
 	*nspans = 0;
 	*err = HTTP1_OK;
+	if (!max_spans)
+		return -EINVAL; /* no room for a span: no progress could be made */
 	if (c->state == CS_DONE)
 		return 0;
 	if (!len)

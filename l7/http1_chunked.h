@@ -81,7 +81,8 @@ void http1_chunked_init(struct http1_chunked *c, const struct http1_chunked_limi
  * consumed (> 0): all of len, unless the body ended (the rest belongs to the
  * next message) or spans ran out (call again with the rest); -EAGAIN when
  * len is 0; 0 when the body had already ended; -EBADMSG or -E2BIG with *err
- * set, after which the spans of this call must not be forwarded. */
+ * set, after which the spans of this call must not be forwarded; -EINVAL
+ * when max_spans is 0. */
 int http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len,
 		       struct http1_span *spans, size_t max_spans, size_t *nspans,
 		       enum http1_err *err);

@@ -387,6 +387,7 @@ static void test_large_chunk_streams(void **state)
 	assert_int_equal(http1_chunked_feed(&c, L("x"), sp, 4, &ns, &err), 0);
 	http1_chunked_init(&c, NULL);
 	assert_int_equal(http1_chunked_feed(&c, buf, 0, sp, 4, &ns, &err), -EAGAIN);
+	assert_int_equal(http1_chunked_feed(&c, L("1\r\n"), sp, 0, &ns, &err), -EINVAL);
 }
 
 int main(void)
