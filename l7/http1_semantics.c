@@ -213,13 +213,26 @@ static int conn_option(void *ctx, const char *t, size_t n, enum http1_err *err)
 	return 0;
 }
 
-/* RFC 9110 §10.1.1: only 100-continue is defined (case-insensitive). */
+/* RFC 9110 §10.1.1: Expect = #expectation, and only 100-continue is defined
+ * (case-insensitive); anything else is noted so the proxy may answer 417. */
 static void fold_expect(struct http1_head *h, const struct http1_view *v)
 {
-	if (http1_token_eq(v->ptr, v->len, "100-continue"))
-		h->expect_continue = true;
-	else
-		h->expect_other = true;
+	const char *s = v->ptr, *e = s + v->len, *comma;
+
+	while (s < e) {
+		size_t n;
+
+		comma = memchr(s, ',', (size_t)(e - s));
+		n = (size_t)((comma ? comma : e) - s);
+		while (n && is_ws(s[n - 1]))
+			n--;
+		if (http1_token_eq(s, n, "100-continue"))
+			h->expect_continue = true;
+		else if (n)
+			h->expect_other = true;
+		for (s += n; s < e && (*s == ',' || is_ws(*s));)
+			s++;
+	}
 }
 
 static int fold_host(struct http1_head *h, const struct http1_header *f, enum http1_err *err)

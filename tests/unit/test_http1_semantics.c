@@ -250,6 +250,8 @@ static void test_upgrade_and_expect(void **state)
 	static const char cont[] = REQ("Expect: 100-Continue\r\nContent-Length: 3\r\n");
 	static const char other[] = REQ("Expect: something-else\r\n");
 	static const char cont10[] = "POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n";
+	static const char list[] = REQ("Expect: , 100-continue ,\r\nExpect: x=\"1, 2\"\r\n");
+	static const char only[] = REQ("Expect: 100-continue, 100-CONTINUE,,\r\n");
 	enum http1_err err;
 
 	assert_true(parse(ws, sizeof(ws) - 1, &err) > 0);
@@ -264,6 +266,12 @@ static void test_upgrade_and_expect(void **state)
 	assert_true(parse(other, sizeof(other) - 1, &err) > 0);
 	assert_false(req.h.expect_continue);
 	assert_true(req.h.expect_other);
+	assert_true(parse(list, sizeof(list) - 1, &err) > 0);
+	assert_true(req.h.expect_continue);
+	assert_true(req.h.expect_other);
+	assert_true(parse(only, sizeof(only) - 1, &err) > 0);
+	assert_true(req.h.expect_continue);
+	assert_false(req.h.expect_other);
 	assert_true(parse(cont10, sizeof(cont10) - 1, &err) > 0);
 	assert_false(req.h.expect_continue); /* RFC 9110 §10.1.1 */
 	assert_false(req.h.expect_other);
