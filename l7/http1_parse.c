@@ -185,27 +185,34 @@ static struct http1_view view(const struct cur *c, size_t from, size_t to)
 	return (struct http1_view){(const char *)c->b + from, to - from};
 }
 
+/* RFC 9110 §9.1: methods are case-sensitive; one compare by length. */
 static enum http1_method method_id(const char *m, size_t n)
 {
+	enum http1_method a = HTTP1_M_OTHER, b = HTTP1_M_OTHER;
+	const char *na = "", *nb = "";
+
 	switch (n) {
 	case 3:
-		return !memcmp(m, "GET", 3) ? HTTP1_M_GET : !memcmp(m, "PUT", 3) ? HTTP1_M_PUT : 0;
+		a = HTTP1_M_GET, na = "GET", b = HTTP1_M_PUT, nb = "PUT";
+		break;
 	case 4:
-		return !memcmp(m, "HEAD", 4)   ? HTTP1_M_HEAD
-		       : !memcmp(m, "POST", 4) ? HTTP1_M_POST
-					       : 0;
+		a = HTTP1_M_HEAD, na = "HEAD", b = HTTP1_M_POST, nb = "POST";
+		break;
 	case 5:
-		return !memcmp(m, "PATCH", 5)	? HTTP1_M_PATCH
-		       : !memcmp(m, "TRACE", 5) ? HTTP1_M_TRACE
-						: 0;
+		a = HTTP1_M_PATCH, na = "PATCH", b = HTTP1_M_TRACE, nb = "TRACE";
+		break;
 	case 6:
-		return !memcmp(m, "DELETE", 6) ? HTTP1_M_DELETE : 0;
+		a = HTTP1_M_DELETE, na = "DELETE";
+		break;
 	case 7:
-		return !memcmp(m, "OPTIONS", 7)	  ? HTTP1_M_OPTIONS
-		       : !memcmp(m, "CONNECT", 7) ? HTTP1_M_CONNECT
-						  : 0;
+		a = HTTP1_M_OPTIONS, na = "OPTIONS", b = HTTP1_M_CONNECT, nb = "CONNECT";
+		break;
+	default:
+		return HTTP1_M_OTHER;
 	}
-	return HTTP1_M_OTHER;
+	if (!memcmp(m, na, n))
+		return a;
+	return *nb && !memcmp(m, nb, n) ? b : HTTP1_M_OTHER;
 }
 
 /* Each state hands over to the next directly (a tail call), so a head that
