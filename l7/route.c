@@ -27,7 +27,9 @@ size_t l7_host_normalize(const char *host, size_t len, char out[L7_HOST_MAX + 1]
 {
 	size_t n = len, i;
 
-	if (len && host[0] == '[') { /* IP-literal: the port follows ']' */
+	if (len == 0)
+		return 0;
+	if (host[0] == '[') { /* IP-literal: the port follows ']' */
 		const char *close = memchr(host, ']', len);
 
 		n = close ? (size_t)(close - host) + 1 : len;
