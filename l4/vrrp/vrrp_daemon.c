@@ -19,6 +19,7 @@
 #include "log.h"
 #include "vrrp_admin.h"
 #include "vrrp_net.h"
+#include "vrrp_reload.h"
 #include "vrrp_sched.h"
 
 #define PUBLISH_US 1000000 /* counters reach metrics at least this often */
@@ -512,8 +513,7 @@ int vrrp_daemon_run(struct vrrp_daemon *d)
 		vrrp_track_timer(&d->tracks, now);
 		if (d->reload) {
 			d->reload = false;
-			log_warn("SIGHUP: configuration reload is not supported yet; restart "
-				 "strata-vrrp to apply changes (the peer takes over meanwhile)");
+			vrrp_reload(d, now);
 		}
 		if (now >= publish_at) {
 			vrrp_admin_publish(d, false);

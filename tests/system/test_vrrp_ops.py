@@ -229,3 +229,26 @@ def test_config_check_names_file_and_line(workdir):
     out = subprocess.run([binary("strata-vrrp"), "-t", "-c", conf], capture_output=True,
                          text=True, timeout=10)
     assert out.returncode == 0 and out.stdout.strip() == f"{conf}: ok"
+
+
+def test_sighup_reload_applies_priority_and_refuses_structural_changes(lab, workdir):
+    va, vb = pair(lab, workdir)
+    vrrp_config(workdir, "a", [instance(priority=50)])  # rewrites vrrp-a.conf
+    va.send(signal.SIGHUP)
+    va.wait_log("configuration reloaded")
+    lab.wait_state("b", "MASTER", timeout=2)  # B preempts the now lower A
+    lab.wait_state("a", "BACKUP")
+    assert lab.admin("a", "show").stdout.split("\n")[1].split()[4] == "50"
+    # A structural change needs a restart: refused whole, nothing changes.
+    vrrp_config(workdir, "a", [instance(priority=250, vips=["10.77.1.150/24"])])
+    va.send(signal.SIGHUP)
+    va.wait_log("reload refused, the running configuration stays: instance 'VI_1': "
+                "virtual_addresses changed, which needs a restart")
+    # So does a config that does not parse.
+    (workdir / "vrrp-a.conf").write_text("instances = ( { nme = 1; } );\n")
+    va.send(signal.SIGHUP)
+    va.wait_log(f"reload refused, the running configuration stays: {workdir}/vrrp-a.conf:1: "
+                "instances[0].nme: unknown key (did you mean 'name'?)")
+    time.sleep(0.5)
+    assert lab.state("a") == "BACKUP" and lab.state("b") == "MASTER"
+    assert va.alive()
