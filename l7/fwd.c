@@ -105,13 +105,16 @@ size_t l7_request_id(char *out, size_t cap, const struct l7_snapshot *snap,
 		if (unique_id_len > PPV2_UNIQUE_ID_MAX)
 			unique_id_len = PPV2_UNIQUE_ID_MAX;
 		/* the TLV is opaque bytes; a header value must be printable */
-		for (size_t i = 0; i < unique_id_len; i++) {
-			uint8_t c = unique_id[i];
+		for (size_t i = 0, run = 0; i < unique_id_len; i = ++run) {
+			uint8_t c;
 
-			if (c > 0x20 && c < 0x7f && c != '%') {
-				l7_w_byte(&w, c);
-				continue;
-			}
+			while (run < unique_id_len && unique_id[run] > 0x20 &&
+			       unique_id[run] < 0x7f && unique_id[run] != '%')
+				run++;
+			l7_w_put(&w, unique_id + i, run - i);
+			if (run == unique_id_len)
+				break;
+			c = unique_id[run];
 			l7_w_byte(&w, '%');
 			l7_w_byte(&w, (uint8_t)hexd[c >> 4]);
 			l7_w_byte(&w, (uint8_t)hexd[c & 15]);
@@ -127,6 +130,42 @@ size_t l7_request_id(char *out, size_t cap, const struct l7_snapshot *snap,
 }
 
 /* --- writing --------------------------------------------------------------- */
+
+/* The client's IP as text, made once per request. IPv4 (the common case) is
+ * formatted here: inet_ntop() goes through sprintf and cost more than the
+ * rest of the forwarding headers together. */
+struct fwd_ip {
+	char text[INET6_ADDRSTRLEN];
+	int len; /* <= 0: no IP (AF_UNIX, unset) */
+	bool v6;
+};
+
+static void format_ip(const struct addr *client, struct fwd_ip *ip)
+{
+	struct addr a;
+
+	ip->len = -1;
+	ip->v6 = false;
+	if (!client)
+		return;
+	a = *client;
+	addr_normalize(&a); /* one form per client: ::ffff:a.b.c.d is a.b.c.d */
+	if (addr_family(&a) == AF_INET) {
+		const uint8_t *b = (const uint8_t *)&a.u.in4.sin_addr;
+		struct l7_wbuf w;
+
+		l7_w_init(&w, (uint8_t *)ip->text, sizeof(ip->text));
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				l7_w_byte(&w, '.');
+			l7_w_u64(&w, b[i]);
+		}
+		ip->len = l7_w_done(&w);
+		return;
+	}
+	ip->v6 = addr_family(&a) == AF_INET6;
+	ip->len = addr_format_ip(&a, ip->text, sizeof(ip->text));
+}
 
 int l7_fwd_node(char *out, size_t cap, const struct addr *a, bool with_port)
 {
@@ -196,7 +235,8 @@ static void put_forwarded_host(struct l7_wbuf *w, const struct http1_view *h)
 		l7_w_byte(w, '"');
 }
 
-static void put_forwarded(struct l7_wbuf *w, const struct l7_req_ctx *ctx, bool trusted)
+static void put_forwarded(struct l7_wbuf *w, const struct l7_req_ctx *ctx, const struct fwd_ip *ip,
+			  bool trusted)
 {
 	char node[ADDR_STR_MAX + 8];
 	int n;
@@ -205,8 +245,15 @@ static void put_forwarded(struct l7_wbuf *w, const struct l7_req_ctx *ctx, bool 
 	if (trusted) /* RFC 7239 §4: a proxy appends its element to the list */
 		put_received(w, ctx->req, L7_FWD_FORWARDED);
 	l7_w_lit(w, "for=");
-	n = l7_fwd_node(node, sizeof(node), ctx->client, false);
-	l7_w_put(w, node, n > 0 ? (size_t)n : 0);
+	if (ip->len <= 0) {
+		l7_w_lit(w, "unknown"); /* RFC 7239 §6.2 */
+	} else if (ip->v6) {		/* §6: IPv6 is quoted and bracketed */
+		l7_w_lit(w, "\"[");
+		l7_w_put(w, ip->text, (size_t)ip->len);
+		l7_w_lit(w, "]\"");
+	} else {
+		l7_w_put(w, ip->text, (size_t)ip->len);
+	}
 	if (ctx->listener->forwarded_by && ctx->local) {
 		l7_w_lit(w, ";by=");
 		n = l7_fwd_node(node, sizeof(node), ctx->local, true);
@@ -239,42 +286,35 @@ static void put_request_id(struct l7_wbuf *w, const struct l7_req_ctx *ctx)
 int l7_fwd_write(uint8_t *out, size_t cap, const struct l7_req_ctx *ctx, uint32_t skip_mask)
 {
 	uint32_t on = ctx->listener->fwd & ~skip_mask;
-	bool trusted = is_trusted(ctx);
-	char ip[INET6_ADDRSTRLEN];
-	struct addr client;
+	bool trusted;
+	struct fwd_ip ip;
 	struct l7_wbuf w;
-	int n = -1;
+	int n;
 
 	l7_w_init(&w, out, cap);
 	if (!on)
 		return 0;
-	if (ctx->client) { /* one form per client: ::ffff:a.b.c.d is a.b.c.d */
-		client = *ctx->client;
-		addr_normalize(&client);
-		n = addr_format_ip(&client, ip, sizeof(ip));
-	}
+	trusted = is_trusted(ctx);
+	format_ip(ctx->client, &ip);
+	n = ip.len;
 	/* a kept (trusted) single-valued header is not written a second time */
 #define WANT(k) ((on & (1u << (k))) && !(trusted && has_received(ctx->req, (k))))
 	if ((on & (1u << L7_FWD_XFF)) && n > 0) {
 		l7_w_lit(&w, "X-Forwarded-For: ");
 		if (trusted)
 			put_received(&w, ctx->req, L7_FWD_XFF);
-		l7_w_put(&w, ip, (size_t)n);
+		l7_w_put(&w, ip.text, (size_t)n);
 		l7_w_lit(&w, "\r\n");
 	}
 	if (WANT(L7_FWD_REAL_IP) && n > 0)
-		l7_w_field(&w, "X-Real-IP", 9, ip, (size_t)n);
+		l7_w_field(&w, "X-Real-IP", 9, ip.text, (size_t)n);
 	if (WANT(L7_FWD_PROTO))
 		l7_w_field(&w, "X-Forwarded-Proto", 17, ctx->https ? "https" : "http",
 			   ctx->https ? 5 : 4);
 	if (WANT(L7_FWD_HOST) && ctx->req->host.len)
 		l7_w_field(&w, "X-Forwarded-Host", 16, ctx->req->host.ptr, ctx->req->host.len);
-	if (on & (1u << L7_FWD_FORWARDED)) {
-		struct l7_req_ctx c = *ctx;
-
-		c.client = ctx->client ? &client : NULL;
-		put_forwarded(&w, &c, trusted);
-	}
+	if (on & (1u << L7_FWD_FORWARDED))
+		put_forwarded(&w, ctx, &ip, trusted);
 	if (WANT(L7_FWD_REQUEST_ID))
 		put_request_id(&w, ctx);
 #undef WANT

@@ -15,12 +15,11 @@
 bool l7_hdr_rules_drop(const struct l7_hdr_rules *rules, const char *name, size_t len)
 {
 	for (uint32_t i = 0; i < rules->n_remove; i++) {
-		if (rules->remove[i].len == len && !strncasecmp(rules->remove[i].ptr, name, len))
+		if (rules->remove[i].len == len && l7_name_eq(rules->remove[i].ptr, name, len))
 			return true;
 	}
 	for (uint32_t i = 0; i < rules->n_set; i++) {
-		if (rules->set[i].name.len == len &&
-		    !strncasecmp(rules->set[i].name.ptr, name, len))
+		if (rules->set[i].name.len == len && l7_name_eq(rules->set[i].name.ptr, name, len))
 			return true;
 	}
 	return false;
@@ -163,7 +162,7 @@ int l7_build_upstream_head(uint8_t *out, size_t cap, const struct l7_req_ctx *ct
 
 		if (!keep_request_field(ctx, f))
 			continue;
-		if (sticky && f->name.len == 6 && !strncasecmp(f->name.ptr, "cookie", 6))
+		if (sticky && f->name.len == 6 && l7_name_eq(f->name.ptr, "cookie", 6))
 			put_cookie_stripped(&w, f, sticky);
 		else
 			l7_w_field(&w, f->name.ptr, f->name.len, f->value.ptr, f->value.len);

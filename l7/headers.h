@@ -168,6 +168,19 @@ static inline void l7_w_field(struct l7_wbuf *w, const char *name, size_t nlen, 
 	l7_w_lit(w, "\r\n");
 }
 
+/* ASCII case-insensitive equality of two n-byte field names (RFC 9110
+ * §5.1), inline because every received field is compared a few times. */
+static inline bool l7_name_eq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+
+		if (x != y && ((x | 0x20) != (y | 0x20) || (unsigned)((x | 0x20) - 'a') > 25))
+			return false;
+	}
+	return true;
+}
+
 static inline int l7_w_done(const struct l7_wbuf *w)
 {
 	return w->overflow ? -E2BIG : (int)(w->p - w->start);

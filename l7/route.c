@@ -9,6 +9,7 @@
 
 #include "cidr.h"
 
+#include "headers.h"
 #include "http1_semantics.h"
 #include "route.h"
 #include "sticky.h"
@@ -88,7 +89,7 @@ static bool match_header(const struct l7_kv_match *kv, const struct http1_reques
 		const struct http1_header *f = &req->h.headers[i];
 
 		if (f->name.len != kv->name.len ||
-		    strncasecmp(f->name.ptr, kv->name.ptr, kv->name.len))
+		    !l7_name_eq(f->name.ptr, kv->name.ptr, kv->name.len))
 			continue;
 		if (!kv->has_value || (f->value.len == kv->value.len &&
 				       !memcmp(f->value.ptr, kv->value.ptr, kv->value.len)))

@@ -73,6 +73,9 @@ bool l7_cookie_find_in(const char *s, size_t len, const char *name, size_t name_
 	struct cookie_pair cp;
 	size_t pos = 0;
 
+	/* most requests do not carry the cookie asked for: one fast scan */
+	if (!name_len || !memmem(s, len, name, name_len))
+		return false;
 	while (next_pair(s, len, &pos, &cp)) {
 		if (pair_is(&cp, name, name_len)) {
 			*value = cp.value;
@@ -84,7 +87,7 @@ bool l7_cookie_find_in(const char *s, size_t len, const char *name, size_t name_
 
 static bool is_cookie_field(const struct http1_header *f)
 {
-	return f->name.len == 6 && !strncasecmp(f->name.ptr, "cookie", 6);
+	return f->name.len == 6 && l7_name_eq(f->name.ptr, "cookie", 6);
 }
 
 bool l7_cookie_find(const struct http1_request *req, const char *name, size_t name_len,
@@ -179,7 +182,7 @@ static bool key_header(const struct l7_upstream *up, const struct http1_request 
 		const struct http1_header *f = &req->h.headers[i];
 
 		if (f->name.len == up->hash_name.len &&
-		    !strncasecmp(f->name.ptr, up->hash_name.ptr, f->name.len)) {
+		    l7_name_eq(f->name.ptr, up->hash_name.ptr, f->name.len)) {
 			out->ptr = (const uint8_t *)f->value.ptr;
 			out->len = f->value.len;
 			out->kind = L7_HASH_HEADER;
