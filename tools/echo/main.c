@@ -30,6 +30,8 @@ static const struct daemon_info info = {
 
 struct echo_opts {
 	const char *addrs[ECHO_MAX_LISTENERS];
+	struct sockaddr_storage ss[ECHO_MAX_LISTENERS];
+	socklen_t ss_len[ECHO_MAX_LISTENERS];
 	unsigned naddrs;
 	const char *name;
 	unsigned workers;
@@ -58,6 +60,21 @@ static unsigned default_workers(void)
 	return n < 1 ? 1 : n > ECHO_MAX_WORKERS ? ECHO_MAX_WORKERS : (unsigned)n;
 }
 
+static void add_address(struct echo_opts *o, const char *arg)
+{
+	const char *why = NULL;
+
+	if (o->naddrs == ECHO_MAX_LISTENERS) {
+		fprintf(stderr, "%s: at most %d -l options\n", info.name, ECHO_MAX_LISTENERS);
+		exit(2);
+	}
+	if (echo_addr_parse(arg, &o->ss[o->naddrs], &o->ss_len[o->naddrs], &why) < 0) {
+		fprintf(stderr, "%s: bad listen address '%s': %s\n", info.name, arg, why);
+		exit(2);
+	}
+	o->addrs[o->naddrs++] = arg;
+}
+
 static void parse_args(int argc, char **argv, struct echo_opts *o)
 {
 	char *end;
@@ -69,12 +86,7 @@ static void parse_args(int argc, char **argv, struct echo_opts *o)
 	while ((c = getopt(argc, argv, "l:n:w:Vh")) != -1) {
 		switch (c) {
 		case 'l':
-			if (o->naddrs == ECHO_MAX_LISTENERS) {
-				fprintf(stderr, "%s: at most %d -l options\n", info.name,
-					ECHO_MAX_LISTENERS);
-				exit(2);
-			}
-			o->addrs[o->naddrs++] = optarg;
+			add_address(o, optarg);
 			break;
 		case 'n':
 			o->name = optarg;
@@ -136,14 +148,9 @@ static int open_listeners(const struct echo_opts *o, int fds[][ECHO_MAX_LISTENER
 			  char names[][ECHO_ADDR_STR_MAX])
 {
 	for (unsigned a = 0; a < o->naddrs; a++) {
-		struct sockaddr_storage ss;
-		socklen_t len;
-		const char *why = NULL;
+		struct sockaddr_storage ss = o->ss[a];
+		socklen_t len = o->ss_len[a];
 
-		if (echo_addr_parse(o->addrs[a], &ss, &len, &why) < 0) {
-			log_err("bad listen address '%s': %s", o->addrs[a], why);
-			return -EINVAL;
-		}
 		for (unsigned w = 0; w < o->workers; w++) {
 			int fd = open_listener(&ss, len);
 
