@@ -441,7 +441,9 @@ def test_status_code_is_answered_with_a_small_json_body(echo):
         assert r.json() == {"server": NAME, "status": code}
     r = c.request(path="/status/204")
     assert r.status == 204 and r.header("content-length") is None
-    r = c.request(path="/status/200")  # still in sync after a bodiless 204
+    r = c.request(path="/status/304")
+    assert r.status == 304 and r.body == b"" and r.header("content-length") is None
+    r = c.request(path="/status/200")  # still in sync after bodiless answers
     assert r.status == 200
     c.close()
     c = Client(echo.port)

@@ -42,7 +42,7 @@ static void add_response(struct echo_conn *c, int status, struct echo_span ctype
 
 	/* RFC 9110 §6.4.1: 204 and 304 carry no content. */
 	if (status == 204 || status == 304) {
-		h.no_length = status == 204;
+		h.no_length = true;
 		h.length = 0;
 		h.ctype.len = 0;
 	}
