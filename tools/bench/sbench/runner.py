@@ -1,0 +1,131 @@
+"""The measurement loop: per scenario, peers interleaved within each
+repetition (A B C, A B C, ...), each started fresh, checked, warmed up,
+measured workload by workload, idled, stopped.
+"""
+import time
+
+from . import load, peers, stats
+from .scenarios import workloads
+
+
+class Ctx:
+    """What every step needs: the process registry, ports, dirs, CPUs, mode."""
+
+    def __init__(self, registry, tmp, bin_dir, mode, say):
+        self.registry = registry
+        self.ports = peers.Ports()
+        self.tmp = tmp
+        self.bin_dir = bin_dir
+        self.mode = mode
+        self.say = say
+        self.cpu_proxy = 0
+        self.cpu_load = 1
+        # Both sides of 9k proxied connections (18k fds) fit the 20k limit.
+        self.maxconn = 9500
+
+
+def peer_record(peer):
+    return {"id": peer.id, "label": peer.label, "strata": peer.strata,
+            "roles": [t.role for t in peer.tiers], "available": True, "reason": None,
+            "check": None, "commands": [], "runs": [], "figures": {}}
+
+
+def run_scenario(ctx, sc, only=()):
+    """Measures every peer of a scenario; returns its result record."""
+    chosen = [p for p in sc.peers if not only or p.id in only]
+    recs = {p.id: peer_record(p) for p in chosen}
+    backend, addr = peers.start_backend("echo" if sc.backend == "echo" else "nginx-pp", ctx)
+    port = int(addr.rsplit(":", 1)[1])
+    counter = load.echo_conns_counter(port) if sc.backend == "echo" else None
+    try:
+        for rep in range(ctx.mode.reps):
+            for peer in chosen:
+                rec = recs[peer.id]
+                if not rec["available"]:
+                    continue
+                if not backend.alive():
+                    raise RuntimeError(f"backend {addr} died: {backend.log_text()[-300:]}")
+                _one_rep(ctx, sc, peer, rec, rep, addr, backend, counter)
+    finally:
+        ctx.registry.stop(backend)
+    for rec in recs.values():
+        rec["figures"] = stats.peer_figures(rec["runs"])
+    result = {"id": sc.id, "title": sc.title, "about": sc.about,
+              "backend": {"kind": sc.backend, "address": addr, "command": backend.command},
+              "peers": list(recs.values())}
+    result["ratios"] = stats.ratios(result["peers"])
+    result["targets"] = [stats.evaluate(t, result["peers"]) for t in sc.targets
+                         if t["strata"] in recs]
+    return result
+
+
+def _one_rep(ctx, sc, peer, rec, rep, addr, backend, counter):
+    tag = f"{sc.id} rep {rep + 1}/{ctx.mode.reps} {peer.id}"
+    try:
+        run = peers.start(peer, ctx, addr)
+    except peers.Unavailable as e:
+        rec["available"], rec["reason"] = False, str(e)
+        ctx.say(f"{peer.id}: not available ({e})")
+        return
+    try:
+        rec["commands"] = run.commands
+        try:
+            check = (load.check_pp(run.front_port, backend.workdir / "pp.log")
+                     if sc.check == "pp" else load.check_xff(run.front_port))
+        except (load.CheckFailed, OSError, ValueError, KeyError) as e:
+            rec["available"], rec["reason"] = False, f"plumbing check failed: {e}"
+            ctx.say(f"{peer.id}: not measured (plumbing check failed: {e})")
+            return
+        rec["check"] = rec["check"] or check
+        parts = _measure(ctx, run, rec, rep, counter)
+        ctx.say(f"{tag}: " + " | ".join(parts))
+    except (RuntimeError, OSError, peers.Unavailable) as e:
+        rec["available"], rec["reason"] = False, f"failed in repetition {rep + 1}: {e}"
+        ctx.say(f"{peer.id}: failed ({e})")
+    finally:
+        peers.stop(run, ctx)
+
+
+def _measure(ctx, run, rec, rep, counter):
+    url = f"http://127.0.0.1:{run.front_port}"
+    mode = ctx.mode
+    if mode.warm:
+        load.wrk_run(ctx, run.pids_by_role(), url + "/", mode.conns, mode.warm)
+    parts = []
+    for name, path, conns, secs, close in workloads(mode):
+        res = load.wrk_run(ctx, run.pids_by_role(), url + path, conns, secs, close,
+                           counter)
+        if not run.alive():
+            raise RuntimeError(f"a process exited during the {name} run")
+        res.update(rep=rep, workload=name, figures=stats.run_figures(name, res))
+        rec["runs"].append(res)
+        parts.append(_brief(name, res))
+    try:
+        res = load.idle_run(ctx, run.all_pids(), run.front_port, mode.idle)
+        res.update(rep=rep, workload="idle", figures=stats.run_figures("idle", res))
+        parts.append(_brief("idle", res))
+    except RuntimeError as e:
+        # The other figures stand; this one is reported as missing, with why.
+        res = {"rep": rep, "workload": "idle", "error": str(e), "figures": {}}
+        parts.append(f"idle FAILED: {e}")
+    rec["runs"].append(res)
+    return parts
+
+
+def _brief(name, res):
+    f = res["figures"]
+    err = stats.errors_of(res)
+    warn = f" ({err} errors)" if err else ""
+    if name in ("small", "16k"):
+        return (f"{name} {f.get(name + '.rps', 0):,.0f}/s "
+                f"{f.get(name + '.cpu_us', 0):.2f} µs{warn}")
+    if name == "conn":
+        return f"conn {f.get('conn.cps', 0):,.0f}/s {f.get('conn.cpu_us', 0):.1f} µs{warn}"
+    if name == "bulk":
+        return (f"bulk {f.get('bulk.mib_s', 0):,.0f} MiB/s "
+                f"{f.get('bulk.cpu_s_gib', 0):.3f} s/GiB{warn}")
+    return f"idle {f['idle.rss_b']:,.0f} B/conn rss {f['idle.slab_b']:,.0f} B/conn slab"
+
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
