@@ -188,7 +188,8 @@ static void log_listening(const struct echo_opts *o, char names[][ECHO_ADDR_STR_
 	line[0] = '\0';
 	for (unsigned a = 0; a < o->naddrs; a++)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", a ? ", " : "", names[a]);
-	log_info("listening on %s as \"%s\" with %u workers", line, name, o->workers);
+	log_info("listening on %s as \"%s\" with %u worker%s", line, name, o->workers,
+		 o->workers == 1 ? "" : "s");
 }
 
 /* Blocks until SIGTERM or SIGINT (blocked in every thread). */
