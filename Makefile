@@ -194,4 +194,7 @@ help:
 	@echo "make install    install into DESTDIR/PREFIX (default /usr/local)"
 	@echo "make clean      remove build/"
 
--include $(ALL_OBJ:.o=.d)
+# Objects are never intermediate: keep them so rebuilds stay incremental.
+.SECONDARY:
+
+-include $(ALL_OBJ:.o=.d) $(UNIT_BINS:%=%.d)
