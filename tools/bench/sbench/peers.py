@@ -132,7 +132,7 @@ def argv_for(kind, conf, bin_dir, workdir):
 def check_argv(kind, conf, bin_dir, workdir):
     """The command that checks a config without serving."""
     if kind == "haproxy":
-        return [HAPROXY, "-c", "-q", "-f", conf]
+        return [HAPROXY, "-c", "-f", conf]
     if kind == "nginx":
         return [NGINX, "-t", "-q", "-p", workdir, "-e", workdir / "error.log", "-c", conf]
     return [program(kind, bin_dir), "-t", "-c", conf]

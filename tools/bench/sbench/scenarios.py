@@ -35,7 +35,13 @@ def _haproxy_http(behind_l4):
 
 
 HAPROXY_TCP = Tier("l4", "haproxy", "haproxy-tcp.cfg", {"SPLICE": ""})
-STRATA_L4 = Tier("l4", "strata-l4", "strata-l4.conf")
+STRATA_L4 = Tier("l4", "strata-l4", "strata-l4.conf", {"DATA_PATH": "copy"})
+
+
+def _strata_l7(behind_l4):
+    return Tier("l7", "strata-l7", "strata-l7.conf", {
+        "PROXY_PROTOCOL": "required" if behind_l4 else "off",
+        "TRUSTED": '    trusted = [ "127.0.0.0/8" ];' if behind_l4 else ""})
 
 
 def _target(strata, fig, against, op, bound, text):
@@ -45,7 +51,9 @@ def _target(strata, fig, against, op, bound, text):
 
 L4 = Scenario(
     "l4", "L4 alone", "nginx-pp", "pp",
-    [Peer("strata-l4", "strata-l4", [STRATA_L4], strata=True),
+    [Peer("strata-l4", "strata-l4 (data_path copy, the default)", [STRATA_L4], strata=True),
+     Peer("strata-l4-splice", "strata-l4 (data_path splice)",
+          [Tier("l4", "strata-l4", "strata-l4.conf", {"DATA_PATH": "splice"})], strata=True),
      Peer("haproxy-tcp", "HAProxy mode tcp, send-proxy-v2", [HAPROXY_TCP]),
      Peer("haproxy-tcp-splice", "HAProxy mode tcp, send-proxy-v2, forced splice",
           [Tier("l4", "haproxy", "haproxy-tcp.cfg", {"SPLICE": SPLICE})]),
@@ -59,6 +67,8 @@ L4 = Scenario(
              "CPU per new connection ≤ 0.8× the best peer"),
      _target("strata-l4", "bulk.cpu_s_gib", "haproxy-tcp-splice", "<=", 1.0,
              "CPU per GiB no more than HAProxy with forced splicing"),
+     _target("strata-l4-splice", "bulk.cpu_s_gib", "haproxy-tcp-splice", "<=", 1.0,
+             "CPU per GiB no more than HAProxy with forced splicing"),
      _target("strata-l4", "idle.rss_b", None, "<=", 1024,
              "process memory per idle connection ≤ 1 KiB")],
     "client → relay → nginx backend that requires a PROXY header "
@@ -66,7 +76,7 @@ L4 = Scenario(
 
 L7 = Scenario(
     "l7", "L7 alone", "echo", "xff",
-    [Peer("strata-l7", "strata-l7", [Tier("l7", "strata-l7", "strata-l7.conf")], strata=True),
+    [Peer("strata-l7", "strata-l7", [_strata_l7(False)], strata=True),
      Peer("haproxy-http", "HAProxy mode http", [_haproxy_http(False)]),
      Peer("nginx-ka32", "nginx proxy_pass, upstream keepalive 32", [_nginx_http(32, False)]),
      Peer("nginx-ka128", "nginx proxy_pass, upstream keepalive 128", [_nginx_http(128, False)])],
@@ -86,7 +96,7 @@ L7 = Scenario(
 CHAIN = Scenario(
     "chain", "Full chain", "echo", "xff",
     [Peer("strata-l4+l7", "strata-l4 → strata-l7",
-          [STRATA_L4, Tier("l7", "strata-l7", "strata-l7-pp.conf")], strata=True),
+          [STRATA_L4, _strata_l7(True)], strata=True),
      Peer("haproxy+nginx", "HAProxy tcp → nginx (keepalive 128)",
           [HAPROXY_TCP, _nginx_http(128, True)]),
      Peer("haproxy+haproxy", "HAProxy tcp → HAProxy http", [HAPROXY_TCP, _haproxy_http(True)])],
@@ -121,10 +131,10 @@ class Mode:
 MODES = {
     "full": Mode("full", reps=3, warm=1, small=5, k16=4, conn=4, bulk=4, idle=9000,
                  scenarios=("l4", "l7", "chain")),
-    "quick": Mode("quick", reps=2, warm=1, small=2, k16=1, conn=1, bulk=1, idle=2000,
+    "quick": Mode("quick", reps=2, warm=0, small=1, k16=1, conn=1, bulk=1, idle=1000,
                   scenarios=("l4", "l7", "chain"),
-                  note="QUICK: 2 repetitions, 1-2 s runs, 2000 idle connections; "
-                       "figures are rough, for a sanity check, not for the docs"),
+                  note="QUICK: 2 repetitions of 1 s runs without warm-up, 1000 idle "
+                       "connections; figures are rough, for a sanity check, not for the docs"),
     "smoke": Mode("smoke", reps=1, warm=0, small=1, k16=0, conn=1, bulk=1, idle=100,
                   scenarios=("l4", "l7"),
                   peers=("strata-l4", "haproxy-tcp", "strata-l7", "haproxy-http", "nginx-ka128"),
