@@ -1,7 +1,9 @@
 /* HTTP/1.1 framing and smuggling rules over parsed field lines; see
  * http1_semantics.h. Every rule is one check with its own reason, cited at
- * the check. The parser calls http1_sem_field() per field line and
- * http1_sem_request()/http1_sem_response() once the head is complete.
+ * the check. The parser calls http1_sem_target() once the request line is
+ * read, http1_sem_field() per field line, and http1_sem_request() or
+ * http1_sem_response() once the head is complete. The reason table shared
+ * by the three HTTP/1 codecs is at the end.
  */
 #include "http1_semantics.h"
 
