@@ -109,7 +109,7 @@ static int build_process(struct l7_build *b, const config_setting_t *root)
 	int level;
 
 	if (build_node(b, root) ||
-	    l7b_uint(b, root, "workers", 1, 0, L7_MAX_WORKERS, &s->workers) ||
+	    l7b_uint(b, root, "workers", 0, 0, L7_MAX_WORKERS, &s->workers) ||
 	    build_cpus(b, root) ||
 	    nonempty(b, root, "user", &s->user, "omit it to keep the starting user") ||
 	    nonempty(b, root, "group", &s->group, "omit it to keep the starting group") ||

@@ -130,7 +130,7 @@ static void test_defaults(void **state)
 	const struct l7_upstream *u = &s->upstreams[0];
 	const struct l7_listener *l = &s->listeners[0];
 
-	assert_int_equal(s->workers, 1);
+	assert_int_equal(s->workers, 0); /* one per online CPU */
 	assert_null(s->user.ptr);
 	assert_null(s->admin.socket.ptr);
 	assert_int_equal(addr_family(&s->metrics_listen), AF_UNSPEC);
