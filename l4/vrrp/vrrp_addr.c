@@ -178,14 +178,17 @@ static int on_monitor_msg(struct nl_msg *msg, void *arg)
 int vrrp_nl_monitor_read(struct vrrp_nl *nl, vrrp_nl_link_fn cb, void *arg)
 {
 	struct monitor_ctx m = {.cb = cb, .arg = arg};
+	struct nl_cb *nlcb;
 	int rc;
 
 	nl_socket_modify_cb(nl->sk, NL_CB_VALID, NL_CB_CUSTOM, on_monitor_msg, &m);
+	nlcb = nl_socket_get_cb(nl->sk); /* a reference: put below */
 	/* One datagram per call; 0 once the socket is drained. */
 	do {
 		nl->err = 0;
-		rc = nl_recvmsgs_report(nl->sk, nl_socket_get_cb(nl->sk));
+		rc = nl_recvmsgs_report(nl->sk, nlcb);
 	} while (rc > 0);
+	nl_cb_put(nlcb);
 	if (rc == 0 || rc == -NLE_AGAIN)
 		return 0;
 	if (rc == -NLE_NOMEM)

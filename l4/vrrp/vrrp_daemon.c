@@ -407,7 +407,9 @@ static void tune_process(const struct vrrp_cfg *cfg)
 
 	if (cfg->lock_memory) {
 		rc = vrrp_sched_lock_memory();
-		if (rc < 0)
+		if (rc == -ENOTSUP)
+			log_info("memory not locked: sanitizer build");
+		else if (rc < 0)
 			log_warn("cannot lock memory: %s", strerror(-rc));
 		else if (rc == 0)
 			log_info("memory locked (current pages only: RLIMIT_MEMLOCK cannot be "

@@ -18,6 +18,16 @@
 
 #define KEEP_CAPS ((1ull << CAP_NET_RAW) | (1ull << CAP_NET_ADMIN))
 
+/* AddressSanitizer reserves terabytes of shadow memory: mlockall() would
+ * try to fault it all in. Sanitizer builds are for tests; they skip it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define VRRP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VRRP_ASAN 1
+#endif
+#endif
+
 int vrrp_sched_realtime(int priority)
 {
 	struct sched_param sp = {.sched_priority = priority};
@@ -45,6 +55,9 @@ int vrrp_sched_lock_memory(void)
 	struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
 	int flags = MCL_CURRENT | MCL_FUTURE;
 
+#ifdef VRRP_ASAN
+	return -ENOTSUP;
+#endif
 	prefault_stack();
 	/* Once CAP_IPC_LOCK is dropped, MCL_FUTURE makes every new mapping
 	 * count against RLIMIT_MEMLOCK: past it, malloc and posix_spawn fail.
