@@ -1,0 +1,590 @@
+/* Exchange life cycle (exchange.h): request head, routing, responses the
+ * proxy writes itself, finish and abort. The upstream half lives in
+ * exchange_up.c, the response half in exchange_down.c, tunnels in tunnel.c.
+ */
+#include "exchange.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#include "client.h"
+#include "fwd.h"
+#include "l7_log.h"
+#include "respond.h"
+#include "route.h"
+#include "uconn.h"
+#include "l7_worker.h"
+
+static const char *const term_names[L7_TERM__COUNT] = {
+    [L7_TERM_OK] = "ok",
+    [L7_TERM_CLIENT_CLOSED] = "client_closed",
+    [L7_TERM_CLIENT_ABORT] = "client_abort",
+    [L7_TERM_HEADER_TIMEOUT] = "header_timeout",
+    [L7_TERM_BODY_TIMEOUT] = "body_timeout",
+    [L7_TERM_KEEPALIVE_TIMEOUT] = "keepalive_timeout",
+    [L7_TERM_BAD_REQUEST] = "bad_request",
+    [L7_TERM_BAD_BODY] = "bad_body",
+    [L7_TERM_TOO_LARGE] = "too_large",
+    [L7_TERM_NO_ROUTE] = "no_route",
+    [L7_TERM_LOCAL] = "local",
+    [L7_TERM_HEALTH] = "health",
+    [L7_TERM_NO_SERVER] = "no_server",
+    [L7_TERM_CONNECT_ERROR] = "connect_error",
+    [L7_TERM_CONNECT_TIMEOUT] = "connect_timeout",
+    [L7_TERM_UPSTREAM_RESET] = "upstream_reset",
+    [L7_TERM_UPSTREAM_BAD] = "upstream_bad",
+    [L7_TERM_UPSTREAM_TIMEOUT] = "upstream_timeout",
+    [L7_TERM_SEND_TIMEOUT] = "send_timeout",
+    [L7_TERM_CLIENT_STALLED] = "client_stalled",
+    [L7_TERM_INTAKE_UNTRUSTED] = "intake_untrusted",
+    [L7_TERM_INTAKE_MALFORMED] = "intake_malformed",
+    [L7_TERM_INTAKE_MISSING] = "intake_missing",
+    [L7_TERM_INTAKE_TIMEOUT] = "intake_timeout",
+    [L7_TERM_DRAIN] = "drain",
+    [L7_TERM_INTERNAL] = "internal",
+    [L7_TERM_TUNNEL_DONE] = "tunnel_done",
+    [L7_TERM_RELOAD] = "reload",
+};
+
+const char *const l7_term_names[L7_TERM__COUNT + 1] = {"ok",
+						       "client_closed",
+						       "client_abort",
+						       "header_timeout",
+						       "body_timeout",
+						       "keepalive_timeout",
+						       "bad_request",
+						       "bad_body",
+						       "too_large",
+						       "no_route",
+						       "local",
+						       "health",
+						       "no_server",
+						       "connect_error",
+						       "connect_timeout",
+						       "upstream_reset",
+						       "upstream_bad",
+						       "upstream_timeout",
+						       "send_timeout",
+						       "client_stalled",
+						       "intake_untrusted",
+						       "intake_malformed",
+						       "intake_missing",
+						       "intake_timeout",
+						       "drain",
+						       "internal",
+						       "tunnel_done",
+						       "reload",
+						       NULL};
+
+static const char *const term_texts[L7_TERM__COUNT] = {
+    [L7_TERM_OK] = "completed",
+    [L7_TERM_CLIENT_CLOSED] = "client closed the connection between requests",
+    [L7_TERM_CLIENT_ABORT] = "client closed or reset the connection mid-exchange",
+    [L7_TERM_HEADER_TIMEOUT] = "request head not complete within client_header",
+    [L7_TERM_BODY_TIMEOUT] = "request body stalled for client_body",
+    [L7_TERM_KEEPALIVE_TIMEOUT] = "idle keep-alive connection timed out",
+    [L7_TERM_BAD_REQUEST] = "request head refused by the parser",
+    [L7_TERM_BAD_BODY] = "malformed chunked request body",
+    [L7_TERM_TOO_LARGE] = "request body over the route's max_body",
+    [L7_TERM_NO_ROUTE] = "no route matched",
+    [L7_TERM_LOCAL] = "fixed response or redirect",
+    [L7_TERM_HEALTH] = "health answer on a PPv2 LOCAL connection",
+    [L7_TERM_NO_SERVER] = "no usable server in the upstream",
+    [L7_TERM_CONNECT_ERROR] = "upstream connect failed",
+    [L7_TERM_CONNECT_TIMEOUT] = "upstream connect timed out",
+    [L7_TERM_UPSTREAM_RESET] = "upstream closed or reset before the response was complete",
+    [L7_TERM_UPSTREAM_BAD] = "malformed upstream response",
+    [L7_TERM_UPSTREAM_TIMEOUT] = "upstream response timed out",
+    [L7_TERM_SEND_TIMEOUT] = "sending to the upstream timed out",
+    [L7_TERM_CLIENT_STALLED] = "client stopped reading the response",
+    [L7_TERM_INTAKE_UNTRUSTED] = "PROXY header from an untrusted peer",
+    [L7_TERM_INTAKE_MALFORMED] = "malformed PROXY header",
+    [L7_TERM_INTAKE_MISSING] = "PROXY header missing where required",
+    [L7_TERM_INTAKE_TIMEOUT] = "PROXY header not complete in time",
+    [L7_TERM_DRAIN] = "idle connection closed while draining",
+    [L7_TERM_INTERNAL] = "internal error (memory or ring)",
+    [L7_TERM_TUNNEL_DONE] = "tunnel closed",
+    [L7_TERM_RELOAD] = "listener removed by a reload",
+};
+
+const char *l7_term_name(enum l7_term t)
+{
+	return t < L7_TERM__COUNT ? term_names[t] : "?";
+}
+
+const char *l7_term_text(enum l7_term t)
+{
+	return t < L7_TERM__COUNT ? term_texts[t] : "?";
+}
+
+#define B(s) (1u << (s))
+static const unsigned allowed[L7_XS__COUNT] = {
+    [L7_XS_HEAD] = B(L7_XS_CONNECT) | B(L7_XS_LOCAL) | B(L7_XS_DONE),
+    [L7_XS_CONNECT] = B(L7_XS_CONNECT) | B(L7_XS_SEND) | B(L7_XS_LOCAL) | B(L7_XS_DONE),
+    [L7_XS_SEND] = B(L7_XS_WAIT) | B(L7_XS_BODY) | B(L7_XS_TUNNEL) | B(L7_XS_CONNECT) |
+		   B(L7_XS_LOCAL) | B(L7_XS_DONE),
+    [L7_XS_WAIT] =
+	B(L7_XS_BODY) | B(L7_XS_TUNNEL) | B(L7_XS_CONNECT) | B(L7_XS_LOCAL) | B(L7_XS_DONE),
+    [L7_XS_BODY] = B(L7_XS_DONE),
+    [L7_XS_LOCAL] = B(L7_XS_DONE),
+    [L7_XS_TUNNEL] = B(L7_XS_DONE),
+    [L7_XS_DONE] = 0,
+};
+
+void l7_x_set_state(struct l7_exchange *x, enum l7_xstate st)
+{
+	assert(allowed[x->state] & B(st));
+	x->state = (uint8_t)st;
+}
+
+static void x_on_timer(struct loop *loop, struct timer *t);
+
+int l7_x_out_reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+	uint8_t *p;
+
+	if (need <= *cap)
+		return 0;
+	p = realloc(*buf, need);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = need;
+	return 0;
+}
+
+void l7_x_arm(struct l7_exchange *x, uint32_t ms)
+{
+	loop_timer_arm(x->w->loop, &x->t, ms ? ms : 1);
+}
+
+/* The listener of the exchange's generation matching the connection's. */
+static const struct l7_listener *x_listener(const struct l7_exchange *x)
+{
+	const struct l7_listener *l = x->c->gen->lst[x->c->li].cfg;
+
+	if (x->gen == x->c->gen)
+		return l;
+	const struct l7_listener *n = l7_config_listener(x->gen->cfg, l->name.ptr);
+
+	return n ? n : l;
+}
+
+static void x_reset(struct l7_exchange *x)
+{
+	uint8_t *up = x->out_up, *cl = x->out_cl;
+	size_t upc = x->out_up_cap, clc = x->out_cl_cap;
+
+	/* Everything up to `req` is small; the parser resets req itself. */
+	memset(x, 0, offsetof(struct l7_exchange, req));
+	memset(&x->req_body, 0, sizeof(*x) - offsetof(struct l7_exchange, req_body));
+	x->out_up = up;
+	x->out_cl = cl;
+	x->out_up_cap = upc;
+	x->out_cl_cap = clc;
+	l7_tx_init(&x->tx_up);
+	l7_tx_init(&x->tx_cl);
+	timer_init(&x->t, x_on_timer);
+	x->srv_idx = -1;
+	x->head_bid = L7_NOBID;
+}
+
+static void x_read_head(struct l7_exchange *x);
+
+struct l7_exchange *l7_x_start(struct l7_conn *c)
+{
+	struct l7_worker *w = c->w;
+	struct l7_exchange *x = l7_worker_x_alloc(w);
+
+	if (!x)
+		return NULL;
+	x_reset(x);
+	if (l7_x_out_reserve(&x->out_up, &x->out_up_cap, L7_XOUT_INIT) < 0 ||
+	    l7_x_out_reserve(&x->out_cl, &x->out_cl_cap, L7_XOUT_INIT) < 0) {
+		l7_worker_x_free(w, x);
+		return NULL;
+	}
+	x->c = c;
+	x->w = w;
+	x->gen = l7_gen_get(w->gen ? w->gen : c->gen);
+	x->t_start_ns = clock_now_ns();
+	x->state = L7_XS_HEAD;
+	c->x = x;
+	x_read_head(x);
+	return c->x;
+}
+
+/* --- the request head ---------------------------------------------------------- */
+
+static size_t head_max(const struct l7_exchange *x)
+{
+	const struct http1_limits *l = &x->gen->cfg->limits.http1;
+
+	return (size_t)l->max_request_line + l->max_header_bytes + 1024;
+}
+
+/* Joins queued segments into the head buffer when the head cannot be parsed
+ * in place (it spans reads). Returns 0 or -E2BIG/-ENOMEM. */
+static int head_gather(struct l7_exchange *x)
+{
+	struct l7_conn *c = x->c;
+	struct l7_bufs *b = &c->w->bufs;
+
+	while (c->in.n) {
+		struct l7_seg *s = l7_inq_front(&c->in, b);
+		int ret = l7_hbuf_append(&c->hb, l7_seg_ptr(b, c->in.head), s->len, head_max(x));
+
+		if (ret < 0)
+			return ret;
+		l7_inq_consume(&c->in, b, s->len);
+	}
+	return 0;
+}
+
+static void on_head(struct l7_exchange *x, size_t len, unsigned bid);
+
+static void x_read_head(struct l7_exchange *x)
+{
+	struct l7_conn *c = x->c;
+	const char *p;
+	unsigned bid;
+	size_t len;
+	int ret;
+
+	if (c->hb.len > c->hb.off || c->in.n > 1) {
+		if (head_gather(x) < 0) {
+			x->perr = HTTP1_ERR_HEADERS_TOO_LARGE;
+			l7_x_local_error(x, 431, L7_TERM_BAD_REQUEST, NULL);
+			return;
+		}
+	}
+	len = l7_conn_input(c, &p, &bid);
+	if (len) {
+		ret = http1_parse_request(p, len, x->last_len, &x->gen->cfg->limits.http1, &x->req,
+					  &x->perr);
+		if (ret > 0) {
+			on_head(x, (size_t)ret, bid);
+			return;
+		}
+		if (ret != -EAGAIN) {
+			l7_x_local_error(x, http1_err_status(x->perr), L7_TERM_BAD_REQUEST,
+					 http1_err_text(x->perr));
+			return;
+		}
+		x->last_len = len;
+		if (bid != L7_NOBID && head_gather(x) < 0) {
+			x->perr = HTTP1_ERR_HEADERS_TOO_LARGE;
+			l7_x_local_error(x, 431, L7_TERM_BAD_REQUEST, NULL);
+			return;
+		}
+	}
+	if (c->flags & L7_CF_EOF)
+		l7_conn_close(c, len ? L7_TERM_CLIENT_ABORT : L7_TERM_CLIENT_CLOSED);
+}
+
+static void fill_ids(struct l7_exchange *x)
+{
+	struct l7_conn *c = x->c;
+
+	l7_sa_to_addr(&c->peer, &x->client);
+	l7_sa_to_addr(&c->local, &x->local);
+	x->req_id_len = (uint16_t)l7_request_id(x->req_id, sizeof(x->req_id), x->gen->cfg, c->uid,
+						c->uid_len, c->requests);
+}
+
+static void on_head(struct l7_exchange *x, size_t len, unsigned bid)
+{
+	struct l7_conn *c = x->c;
+
+	x->head_len = len;
+	x->head_done = true;
+	x->bytes_in = len;
+	if (bid == L7_NOBID) {
+		x->head_in_hbuf = true;
+		c->hb.off += (uint32_t)len;
+	} else {
+		x->head_bid = (uint16_t)bid;
+		l7_buf_hold(&c->w->bufs, bid);
+		l7_inq_consume(&c->in, &c->w->bufs, len);
+	}
+	c->requests++;
+	l7_conn_head_done(c);
+	x->client_keep = x->req.h.keep_alive && !(c->flags & L7_CF_CLOSE) && !c->w->draining;
+	x->req_body = x->req.h.body;
+	x->req_left = x->req.h.content_length;
+	x->up_done = x->req_body == HTTP1_BODY_NONE;
+	x->replayable = x->up_done;
+	fill_ids(x);
+	l7_x_route(x);
+}
+
+/* --- responses the proxy writes itself --------------------------------------------- */
+
+static void send_local(struct l7_exchange *x, int n, int status, bool close)
+{
+	if (n < 0) {
+		l7_conn_close(x->c, L7_TERM_INTERNAL);
+		return;
+	}
+	x->status = (uint16_t)status;
+	x->local_close = close;
+	l7_x_set_state(x, L7_XS_LOCAL);
+	l7_tx_add(&x->tx_cl, x->out_cl, (size_t)n);
+	x->resp_started = true;
+	l7_x_send_client(x);
+}
+
+void l7_x_local_error(struct l7_exchange *x, int status, int term, const char *why)
+{
+	/* A refused head, an unread body or a client that asked for it: close
+	 * after the answer, lingering so the answer is read. */
+	bool close = term == L7_TERM_BAD_REQUEST || term == L7_TERM_BAD_BODY ||
+		     term == L7_TERM_TOO_LARGE || !x->up_done || !x->client_keep;
+	int n;
+
+	x->term = (uint8_t)term;
+	log_rl(LOG_LVL_WARN, "conn %llx: %d %s: %s", (unsigned long long)x->c->id, status,
+	       l7_term_name((enum l7_term)term), why ? why : l7_term_text((enum l7_term)term));
+	if (x->u)
+		l7_x_release_upstream(x, false);
+	n = l7_respond_error(x->out_cl, x->out_cl_cap, status, why, close);
+	send_local(x, n, status, close);
+}
+
+static void answer_health(struct l7_exchange *x, const struct l7_listener *l)
+{
+	bool head = x->req.method_id == HTTP1_M_HEAD;
+	bool down = atomic_load(&l7_proc.health_drain) || x->w->draining;
+	int n;
+
+	x->term = L7_TERM_HEALTH;
+	if (x->req.path.len != l->health_path.len ||
+	    memcmp(x->req.path.ptr, l->health_path.ptr, l->health_path.len) != 0) {
+		l7_x_local_error(x, 404, L7_TERM_NO_ROUTE, "not the health path");
+		return;
+	}
+	/* 503 while draining: strata-l4 stops sending new connections here. */
+	if (down)
+		n = l7_respond_error(x->out_cl, x->out_cl_cap, 503, "draining", !x->client_keep);
+	else
+		n = l7_respond_health(x->out_cl, x->out_cl_cap, head, !x->client_keep);
+	send_local(x, n, down ? 503 : 200, !x->client_keep);
+}
+
+static void answer_route(struct l7_exchange *x, const struct l7_route *r, const char *host,
+			 size_t host_len)
+{
+	bool head = x->req.method_id == HTTP1_M_HEAD;
+	bool close = !x->client_keep || !x->up_done;
+	int n;
+
+	x->term = L7_TERM_LOCAL;
+	if (r->action == L7_ACT_RESPOND)
+		n = l7_respond_fixed(x->out_cl, x->out_cl_cap, r, head, close);
+	else
+		n = l7_respond_redirect(x->out_cl, x->out_cl_cap, r, &x->req, host, host_len, head,
+					close);
+	send_local(x, n, r->action == L7_ACT_RESPOND ? r->respond.status : r->redirect.status,
+		   close);
+}
+
+void l7_x_route(struct l7_exchange *x)
+{
+	const struct l7_listener *l = x_listener(x);
+	char host[L7_HOST_MAX + 1];
+	struct l7_match_ctx mc;
+
+	if (x->c->flags & L7_CF_LOCAL) {
+		answer_health(x, l);
+		return;
+	}
+	mc.host_len = l7_host_normalize(x->req.host.ptr, x->req.host.len, host);
+	mc.host = host;
+	mc.client = &x->client;
+	x->route = l7_route_match(x->gen->cfg, l, &x->req, &mc);
+	if (!x->route) {
+		l7_x_local_error(x, 404, L7_TERM_NO_ROUTE, NULL);
+		return;
+	}
+	if (x->route->action != L7_ACT_UPSTREAM) {
+		answer_route(x, x->route, host, mc.host_len);
+		return;
+	}
+	if (x->route->max_body && x->req.h.has_content_length &&
+	    x->req.h.content_length > x->route->max_body) {
+		l7_x_local_error(x, 413, L7_TERM_TOO_LARGE, NULL);
+		return;
+	}
+	x->up_idx = x->route->upstream->index;
+	l7_x_begin_upstream(x);
+}
+
+/* --- sending to the client ------------------------------------------------------------ */
+
+void l7_x_send_client(struct l7_exchange *x)
+{
+	struct l7_conn *c = x->c;
+	int ret;
+
+	if (x->tx_cl.busy || l7_tx_empty(&x->tx_cl))
+		return;
+	ret = l7_tx_submit(&x->tx_cl, c->w->loop, c->slot, L7_COP_SEND, c->fd);
+	if (ret < 0) {
+		l7_conn_close(c, L7_TERM_INTERNAL);
+		return;
+	}
+	x->pending++;
+}
+
+void l7_x_on_client_sent(struct l7_exchange *x, int res)
+{
+	int ret;
+
+	x->pending--;
+	ret = l7_tx_done(&x->tx_cl, &x->w->bufs, res);
+	if (res > 0)
+		x->bytes_out += (uint64_t)res;
+	if (x->aborted) {
+		l7_x_maybe_free(x);
+		return;
+	}
+	if (ret < 0) {
+		l7_conn_close(x->c, L7_TERM_CLIENT_ABORT);
+		return;
+	}
+	if (ret == 0) {
+		l7_x_send_client(x);
+		return;
+	}
+	switch (x->state) {
+	case L7_XS_LOCAL:
+		l7_x_finish(x);
+		break;
+	case L7_XS_BODY:
+	case L7_XS_SEND:
+	case L7_XS_WAIT:
+	case L7_XS_CONNECT:
+		l7_x_pump_down(x);
+		break;
+	case L7_XS_TUNNEL:
+		l7_tunnel_pump(x);
+		break;
+	default:
+		break;
+	}
+}
+
+/* --- input from the client --------------------------------------------------------------- */
+
+void l7_x_on_client_input(struct l7_exchange *x)
+{
+	if (x->aborted)
+		return;
+	switch (x->state) {
+	case L7_XS_HEAD:
+		x_read_head(x);
+		break;
+	case L7_XS_TUNNEL:
+		l7_tunnel_pump(x);
+		break;
+	case L7_XS_LOCAL:
+	case L7_XS_DONE:
+		break; /* pipelined bytes wait for the next exchange */
+	default:
+		l7_x_pump_up(x);
+		break;
+	}
+}
+
+void l7_x_on_client_error(struct l7_exchange *x, int err)
+{
+	l7_conn_close(x->c, L7_TERM_CLIENT_ABORT);
+}
+
+void l7_x_on_header_timeout(struct l7_exchange *x)
+{
+	log_rl(LOG_LVL_INFO, "conn %llx: request head not complete within client_header",
+	       (unsigned long long)x->c->id);
+	l7_conn_close(x->c, L7_TERM_HEADER_TIMEOUT);
+}
+
+static void x_on_timer(struct loop *loop, struct timer *t)
+{
+	struct l7_exchange *x = timer_owner(t, struct l7_exchange, t);
+
+	l7_x_on_timeout(x);
+}
+
+/* --- the end -----------------------------------------------------------------------------------
+ */
+
+static void x_release(struct l7_exchange *x)
+{
+	struct l7_bufs *b = &x->w->bufs;
+
+	loop_timer_cancel(x->w->loop, &x->t);
+	if (x->head_bid != L7_NOBID)
+		l7_buf_drop(b, x->head_bid);
+	x->head_bid = L7_NOBID;
+	l7_hbuf_free(&x->body);
+	l7_hbuf_free(&x->rhb);
+	if (!x->tx_cl.busy)
+		l7_tx_clear(&x->tx_cl, b);
+	if (!x->tx_up.busy)
+		l7_tx_clear(&x->tx_up, b);
+}
+
+void l7_x_maybe_free(struct l7_exchange *x)
+{
+	if (x->pending)
+		return;
+	x_release(x);
+	if (x->u) {
+		x->u->x = NULL;
+		x->u = NULL;
+	}
+	if (x->c && x->c->x == x)
+		x->c->x = NULL;
+	l7_gen_put(x->gen);
+	x->gen = NULL;
+	l7_worker_x_free(x->w, x);
+}
+
+void l7_x_finish(struct l7_exchange *x)
+{
+	struct l7_conn *c = x->c;
+	bool keep = x->client_keep && !x->local_close;
+	bool linger = x->local_close && !x->up_done;
+
+	if (x->u)
+		l7_x_release_upstream(x, x->upstream_keep && x->up_done && !x->tunnel &&
+					     x->rhb.len == x->rhb.off);
+	l7_x_set_state(x, L7_XS_DONE);
+	l7_log_exchange(x);
+	x->aborted = true; /* nothing but sends in flight matter now */
+	c->x = NULL;
+	x->c = NULL;
+	x->detached = true;
+	l7_x_maybe_free(x);
+	l7_conn_exchange_done(c, keep, linger || (!keep && l7_conn_input_bytes(c)));
+}
+
+void l7_x_abort(struct l7_exchange *x, int term)
+{
+	if (x->aborted)
+		return;
+	if (!x->term || term != L7_TERM_OK)
+		x->term = (uint8_t)term;
+	if (x->u)
+		l7_x_release_upstream(x, false);
+	if (x->state != L7_XS_DONE)
+		x->state = L7_XS_DONE;
+	if (x->head_done)
+		l7_log_exchange(x);
+	x->aborted = true;
+	l7_x_maybe_free(x);
+}

@@ -1,0 +1,236 @@
+/* One request/response exchange between a client connection and (maybe) an
+ * upstream server.
+ *
+ * Created when the first byte of a request head arrives; owned by the
+ * client connection (c->x) until it finishes; then its access-log line and
+ * metrics are written and it goes back to the worker's free list. It holds
+ * a reference to the generation it started under, so its route and
+ * upstream stay valid across a reload, and, while attached, an upstream
+ * connection (struct l7_uconn).
+ *
+ * States (set_state() checks every transition):
+ *
+ *   HEAD     --complete--> route: LOCAL | CONNECT
+ *   HEAD     --refused (4xx)--> LOCAL
+ *   CONNECT  --connected--> SEND              (head + body bytes at hand)
+ *   CONNECT  --error, retry allowed--> CONNECT (another server)
+ *   CONNECT  --error--> LOCAL (502/503/504)
+ *   SEND     --request sent--> WAIT           (response may come earlier)
+ *   SEND, WAIT --response head--> BODY | TUNNEL
+ *   SEND, WAIT --reset before any byte, replayable--> CONNECT (retry)
+ *   SEND, WAIT --failure--> LOCAL (502/504)
+ *   BODY     --last byte sent to the client--> DONE
+ *   LOCAL    --sent--> DONE
+ *   TUNNEL   --either side closed--> DONE
+ *   any      --client gone--> DONE (upstream connection closed)
+ *
+ * Request body upload runs alongside SEND/WAIT/BODY (flag up_done).
+ */
+#ifndef STRATA_L7_EXCHANGE_H
+#define STRATA_L7_EXCHANGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "timer.h"
+
+#include "http1_chunked.h"
+#include "http1_parse.h"
+#include "l7_buf.h"
+#include "l7_config.h"
+
+struct l7_conn;
+struct l7_worker;
+struct l7_gen;
+struct l7_uconn;
+struct l7_server_rt;
+
+/* Why an exchange (or a connection) ended: short names go to the access
+ * log, sentences to the error log. */
+enum l7_term {
+	L7_TERM_OK,
+	L7_TERM_CLIENT_CLOSED,	   /* client closed between requests */
+	L7_TERM_CLIENT_ABORT,	   /* client closed or reset mid-exchange */
+	L7_TERM_HEADER_TIMEOUT,	   /* client_header elapsed */
+	L7_TERM_BODY_TIMEOUT,	   /* client_body elapsed */
+	L7_TERM_KEEPALIVE_TIMEOUT, /* keepalive elapsed */
+	L7_TERM_BAD_REQUEST,	   /* the parser refused the head (4xx/5xx) */
+	L7_TERM_BAD_BODY,	   /* malformed chunked request body */
+	L7_TERM_TOO_LARGE,	   /* body over max_body (413) */
+	L7_TERM_NO_ROUTE,	   /* 404 */
+	L7_TERM_LOCAL,		   /* fixed response or redirect */
+	L7_TERM_HEALTH,		   /* PPv2 LOCAL health answer */
+	L7_TERM_NO_SERVER,	   /* 503: no usable server */
+	L7_TERM_CONNECT_ERROR,	   /* connect refused / failed */
+	L7_TERM_CONNECT_TIMEOUT,   /* connect timeout */
+	L7_TERM_UPSTREAM_RESET,	   /* reset or EOF before a complete response */
+	L7_TERM_UPSTREAM_BAD,	   /* malformed response head or body */
+	L7_TERM_UPSTREAM_TIMEOUT,  /* read timeout */
+	L7_TERM_SEND_TIMEOUT,	   /* send to the upstream stalled */
+	L7_TERM_CLIENT_STALLED,	   /* the client stopped reading the response */
+	L7_TERM_INTAKE_UNTRUSTED,  /* PROXY header from an untrusted peer */
+	L7_TERM_INTAKE_MALFORMED,  /* PROXY header malformed */
+	L7_TERM_INTAKE_MISSING,	   /* no PROXY header where required */
+	L7_TERM_INTAKE_TIMEOUT,	   /* PROXY header incomplete in time */
+	L7_TERM_DRAIN,		   /* closed idle while draining */
+	L7_TERM_INTERNAL,	   /* out of memory or ring full */
+	L7_TERM_TUNNEL_DONE,	   /* a tunnel ended */
+	L7_TERM_RELOAD,		   /* listener removed by a reload */
+	L7_TERM__COUNT
+};
+
+const char *l7_term_name(enum l7_term t);
+const char *l7_term_text(enum l7_term t);
+/* NULL-terminated list of short names, for the metrics registry. */
+extern const char *const l7_term_names[L7_TERM__COUNT + 1];
+
+enum l7_xstate {
+	L7_XS_HEAD,
+	L7_XS_CONNECT,
+	L7_XS_SEND,
+	L7_XS_WAIT,
+	L7_XS_BODY,
+	L7_XS_LOCAL,
+	L7_XS_TUNNEL,
+	L7_XS_DONE,
+	L7_XS__COUNT
+};
+
+#define L7_MAX_TRIES   16
+#define L7_XOUT_INIT   8192	    /* head output buffer; grows for large heads */
+#define L7_CHUNK_SPANS 8	    /* chunked spans handled per batch */
+#define L7_PAUSE_BYTES (256u << 10) /* input queued before reading pauses */
+#define L7_LINGER_MS   1000
+
+struct l7_exchange {
+	struct l7_exchange *next_free;
+	struct l7_conn *c;
+	struct l7_worker *w;
+	struct l7_gen *gen;
+	struct l7_uconn *u;
+	uint8_t state; /* enum l7_xstate */
+	uint8_t term;  /* enum l7_term */
+	uint8_t tries; /* attempts so far */
+	uint8_t stale_retries;
+	bool head_in_hbuf; /* views point into c->hb, else into buffer head_bid */
+	bool head_done;
+	bool up_done;	   /* request body fully forwarded (or none) */
+	bool up_chunk_end; /* chunked: "0\r\n" + trailers queued */
+	bool resp_started; /* a byte of the response went to the client */
+	bool client_keep;  /* the client connection may carry another request */
+	bool upstream_keep;
+	bool local_close; /* local response: close after */
+	bool replayable;  /* the request can be sent again (no body) */
+	bool continue_sent;
+	bool buffering; /* buffer_request: reading the whole body first */
+	bool tunnel;
+	bool dechunk;	    /* response chunked, client HTTP/1.0: strip framing */
+	bool aborted;	    /* ended; waits only for sends in flight, then frees */
+	bool detached;	    /* the client connection no longer points here */
+	bool u_closing;	    /* x->u is closing; its send in flight still reports here */
+	bool retry_pending; /* retry once the upstream send in flight completes */
+	bool logged;
+	bool fresh;	   /* next connect must not reuse a pooled connection */
+	bool resp_eof;	   /* the upstream closed (end of a close-delimited body) */
+	bool resp_done;	   /* the whole response body is queued for the client */
+	bool srv_active;   /* counted in the server's active requests */
+	uint8_t pending;   /* sends in flight (client side + upstream side) */
+	uint8_t tmode;	   /* what x->t measures: enum l7_tmode */
+	uint8_t fail_term; /* last failed attempt, for the final answer */
+	uint16_t fail_status;
+	uint16_t head_bid;
+	uint16_t status; /* status sent to the client */
+	size_t last_len; /* head parse resume */
+	size_t head_len;
+
+	struct http1_request req;
+	enum http1_err perr;
+	const struct l7_route *route;
+	uint32_t up_idx; /* upstream index in gen */
+	int srv_idx;	 /* server index in the upstream, -1 */
+	const struct l7_server *sticky_named;
+	uint64_t hash_key;
+	bool excluded[64]; /* servers tried (first 64) */
+
+	/* request body */
+	uint8_t req_body;  /* enum http1_body */
+	uint64_t req_left; /* LENGTH: bytes not forwarded yet */
+	uint64_t req_bytes;
+	struct http1_chunked req_ck;
+	char ck_lines[L7_CHUNK_SPANS][HTTP1_CHUNK_LINE_MAX];
+	struct l7_hbuf body; /* buffer_request: the whole body */
+
+	/* response */
+	struct http1_response resp;
+	struct l7_hbuf rhb; /* response head spanning reads */
+	bool rhead_in_hbuf;
+	size_t rlast_len;
+	uint8_t resp_body; /* enum http1_body */
+	uint64_t resp_left;
+	uint64_t resp_bytes; /* body bytes sent to the client */
+	struct http1_chunked resp_ck;
+
+	struct l7_tx tx_up, tx_cl;
+	uint8_t *out_up, *out_cl; /* head buffers (L7_XOUT_INIT, grown on demand) */
+	size_t out_up_cap, out_cl_cap;
+	size_t out_up_len, out_cl_len;
+
+	struct timer t; /* upstream send/read, client send stall */
+	uint64_t t_start_ns, t_sent_ns, t_head_ns;
+	uint64_t t_first_ms; /* first attempt, for the retry deadline */
+	uint64_t bytes_in, bytes_out;
+	char req_id[3 * 128 + 24];
+	uint16_t req_id_len;
+	struct addr client, local; /* expanded from the connection */
+};
+
+/* Starts an exchange on `c` for the bytes now in c's input (state HEAD).
+ * Returns it, or NULL on ENOMEM (the caller closes the connection). */
+struct l7_exchange *l7_x_start(struct l7_conn *c);
+
+/* The client connection has new input (head or body bytes), or saw EOF
+ * (c->flags & L7_CF_EOF), or failed (err < 0). */
+void l7_x_on_client_input(struct l7_exchange *x);
+void l7_x_on_client_error(struct l7_exchange *x, int err);
+/* A send to the client completed. */
+void l7_x_on_client_sent(struct l7_exchange *x, int res);
+/* The connection's header timer fired while the exchange reads a head. */
+void l7_x_on_header_timeout(struct l7_exchange *x);
+
+/* Upstream connection events (uconn.c calls these while attached). */
+void l7_x_on_connected(struct l7_exchange *x, int res);
+void l7_x_on_upstream_input(struct l7_exchange *x);
+void l7_x_on_upstream_eof(struct l7_exchange *x, int err);
+void l7_x_on_upstream_sent(struct l7_exchange *x, int res);
+
+/* The client connection is closing under the exchange (abort): cancels the
+ * upstream side, logs, frees. */
+void l7_x_abort(struct l7_exchange *x, int term);
+
+/* Internal to exchange*.c -------------------------------------------------- */
+enum l7_tmode { L7_TM_NONE, L7_TM_SEND, L7_TM_READ, L7_TM_CLIENT };
+void l7_x_begin_upstream(struct l7_exchange *x);
+void l7_x_release_upstream(struct l7_exchange *x, bool reusable);
+void l7_x_maybe_free(struct l7_exchange *x);
+void l7_x_on_timeout(struct l7_exchange *x);
+void l7_x_upstream_failed(struct l7_exchange *x, int term, int status, int cond);
+void l7_tunnel_start(struct l7_exchange *x);
+void l7_tunnel_pump(struct l7_exchange *x);
+struct l7_gen_upstream *l7_x_upstream(const struct l7_exchange *x);
+/* Response bytes not consumed yet (exchange_down.c), like l7_conn_input. */
+size_t l7_x_u_input(struct l7_exchange *x, const char **p, unsigned *bid);
+void l7_x_u_consume(struct l7_exchange *x, size_t n);
+void l7_x_set_state(struct l7_exchange *x, enum l7_xstate st);
+void l7_x_local_error(struct l7_exchange *x, int status, int term, const char *why);
+void l7_x_finish(struct l7_exchange *x);
+void l7_x_route(struct l7_exchange *x);
+void l7_x_connect(struct l7_exchange *x);
+void l7_x_fail(struct l7_exchange *x, int term, int status);
+void l7_x_pump_up(struct l7_exchange *x);
+void l7_x_pump_down(struct l7_exchange *x);
+void l7_x_arm(struct l7_exchange *x, uint32_t ms);
+int l7_x_out_reserve(uint8_t **buf, size_t *cap, size_t need);
+void l7_x_send_client(struct l7_exchange *x);
+
+#endif

@@ -1,0 +1,562 @@
+/* The upstream half of an exchange: server choice, connection, the request
+ * head and body going up, retries (next_upstream) and timeouts.
+ *
+ * Retries follow nginx's proxy_next_upstream: only before any response
+ * byte reached the client, only for idempotent methods (RFC 9110 §9.2.2),
+ * only for requests that can be sent again (no body, or a body buffered
+ * whole with buffer_request), at most retry.tries attempts in all and none
+ * started after retry.deadline. A pooled connection that fails before any
+ * response byte is retried once on a fresh connection to the same server
+ * without counting as an attempt: the server closed an idle connection,
+ * which says nothing about its health.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+
+#include "client.h"
+#include "exchange.h"
+#include "headers.h"
+#include "respond.h"
+#include "sticky.h"
+#include "uconn.h"
+#include "upstream.h"
+#include "l7_worker.h"
+
+struct l7_gen_upstream *l7_x_upstream(const struct l7_exchange *x)
+{
+	return &x->gen->ups[x->up_idx];
+}
+
+static const struct l7_upstream *ucfg(const struct l7_exchange *x)
+{
+	return x->route->upstream;
+}
+
+static bool method_idempotent(unsigned m)
+{
+	return m == HTTP1_M_GET || m == HTTP1_M_HEAD || m == HTTP1_M_PUT || m == HTTP1_M_DELETE ||
+	       m == HTTP1_M_OPTIONS || m == HTTP1_M_TRACE;
+}
+
+static void send_continue(struct l7_exchange *x)
+{
+	/* RFC 9110 §10.1.1: the proxy answers the expectation itself (the
+	 * upstream never sees Expect), once it knows it will read the body. */
+	int n = l7_respond_continue(x->out_cl, x->out_cl_cap);
+
+	if (n <= 0 || l7_conn_input_bytes(x->c))
+		return;
+	x->continue_sent = true;
+	l7_tx_add(&x->tx_cl, x->out_cl, (size_t)n);
+	l7_x_send_client(x);
+}
+
+void l7_x_begin_upstream(struct l7_exchange *x)
+{
+	const struct l7_upstream *up = ucfg(x);
+
+	if (up->sticky_cookie.len)
+		x->sticky_named = l7_sticky_server(up, &x->req);
+	if (up->balance == BALANCE_MAGLEV)
+		x->hash_key = l7_hash_request(up, &x->req, &x->client);
+	x->t_first_ms = loop_now_ms(x->w->loop);
+	if (x->req.h.expect_continue && !x->up_done)
+		send_continue(x);
+	if (x->route->buffer_request && !x->up_done) {
+		x->buffering = true;
+		l7_x_pump_up(x);
+		return;
+	}
+	l7_x_connect(x);
+}
+
+/* --- choosing and connecting ------------------------------------------------------- */
+
+static int pick(struct l7_exchange *x)
+{
+	struct l7_gen_upstream *gu = l7_x_upstream(x);
+	const struct l7_upstream *up = ucfg(x);
+
+	if (x->sticky_named && x->tries == 0) {
+		uint32_t i = x->sticky_named->index;
+
+		if (l7_server_available(gu->rt.srv[i]) && up->servers[i].weight)
+			return (int)i;
+	}
+	return l7_up_rt_pick(&gu->rt, x->w->index, x->hash_key,
+			     up->n_servers <= 64 ? x->excluded : NULL);
+}
+
+void l7_x_release_upstream(struct l7_exchange *x, bool reusable)
+{
+	struct l7_uconn *u = x->u;
+	struct l7_gen_upstream *gu = l7_x_upstream(x);
+
+	loop_timer_cancel(x->w->loop, &x->t);
+	if (x->srv_active) {
+		struct l7_server_rt *srv = gu->rt.srv[x->srv_idx];
+
+		balance_conn_end(&srv->live);
+		metrics_dec(x->w->mw, gu->ms[x->srv_idx].active);
+		x->srv_active = false;
+	}
+	if (!u || x->u_closing)
+		return;
+	if (reusable && !x->tx_up.busy) {
+		l7_uconn_release(u, true, ucfg(x)->pool.max_requests, x->gen == x->w->gen);
+		x->u = NULL;
+		return;
+	}
+	l7_uconn_close(u);
+	if (x->tx_up.busy) {
+		x->u_closing = true; /* its send still reports here */
+		return;
+	}
+	u->x = NULL;
+	x->u = NULL;
+}
+
+void l7_x_fail(struct l7_exchange *x, int term, int status)
+{
+	if (x->resp_started) {
+		log_rl(LOG_LVL_WARN, "conn %llx: %s after the response started",
+		       (unsigned long long)x->c->id, l7_term_text((enum l7_term)term));
+		x->term = (uint8_t)term;
+		l7_conn_close(x->c, term);
+		return;
+	}
+	l7_x_local_error(x, status, term, l7_term_text((enum l7_term)term));
+}
+
+static void no_server(struct l7_exchange *x)
+{
+	if (x->tries) {
+		/* Everything tried failed: answer with what the last one did. */
+		l7_x_fail(x, x->fail_term, x->fail_status);
+		return;
+	}
+	metrics_inc(x->w->mw, l7_x_upstream(x)->m.no_server);
+	l7_x_fail(x, L7_TERM_NO_SERVER, 503);
+}
+
+void l7_x_connect(struct l7_exchange *x)
+{
+	struct l7_gen_upstream *gu = l7_x_upstream(x);
+	struct l7_server_rt *srv;
+	bool ready;
+	int idx, err;
+
+	/* A new attempt starts from a clean response side. */
+	x->resp_eof = false;
+	l7_hbuf_free(&x->rhb);
+	x->rlast_len = 0;
+	idx = pick(x);
+	if (idx < 0) {
+		no_server(x);
+		return;
+	}
+	x->srv_idx = idx;
+	if (idx < 64)
+		x->excluded[idx] = true;
+	x->tries++;
+	srv = gu->rt.srv[idx];
+	balance_conn_begin(&srv->live);
+	metrics_inc(x->w->mw, gu->ms[idx].active);
+	x->srv_active = true;
+	if (x->state != L7_XS_CONNECT)
+		l7_x_set_state(x, L7_XS_CONNECT);
+	x->u = l7_uconn_get(x->w, x, srv, ucfg(x)->timeouts.connect_ms, x->fresh, &ready, &err);
+	x->fresh = false;
+	if (!x->u) {
+		log_rl(LOG_LVL_ERR, "conn %llx: cannot open an upstream connection: %s",
+		       (unsigned long long)x->c->id, strerror(-err));
+		l7_x_upstream_failed(x, L7_TERM_CONNECT_ERROR, 502, L7_RETRY_CONNECT_ERROR);
+		return;
+	}
+	atomic_fetch_add_explicit(&srv->requests, 1, memory_order_relaxed);
+	if (x->u->reused) {
+		atomic_fetch_add_explicit(&srv->conns_reused, 1, memory_order_relaxed);
+		metrics_inc(x->w->mw, gu->ms[idx].pool_hits);
+	} else {
+		atomic_fetch_add_explicit(&srv->conns_opened, 1, memory_order_relaxed);
+		metrics_inc(x->w->mw, gu->ms[idx].pool_misses);
+	}
+	if (ready)
+		l7_x_on_connected(x, 0);
+}
+
+/* Retry or give up after a failed attempt. */
+void l7_x_upstream_failed(struct l7_exchange *x, int term, int status, int cond)
+{
+	const struct l7_upstream *up = ucfg(x);
+	struct l7_gen_upstream *gu = l7_x_upstream(x);
+	bool reused = x->u && x->u->reused;
+	uint64_t now = loop_now_ms(x->w->loop);
+	bool stale = reused && term == L7_TERM_UPSTREAM_RESET && x->stale_retries < 2;
+	int idx = x->srv_idx;
+
+	if (idx >= 0 && !stale) {
+		metrics_inc(x->w->mw, gu->ms[idx].failures);
+		l7_server_report(gu->rt.srv[idx], false, up->passive.failures,
+				 up->passive.cooldown_ms, now);
+	}
+	if (x->u)
+		l7_x_release_upstream(x, false);
+	x->fail_term = (uint8_t)term;
+	x->fail_status = (uint16_t)status;
+	if (x->resp_started || !x->replayable || x->aborted) {
+		l7_x_fail(x, term, status);
+		return;
+	}
+	if (stale) {
+		x->stale_retries++;
+		x->tries--;
+		x->fresh = true;
+		if (idx >= 0 && idx < 64)
+			x->excluded[idx] = false;
+	} else if (!(up->retry.on & (1u << cond)) || x->tries >= up->retry.tries ||
+		   now - x->t_first_ms >= up->retry.deadline_ms ||
+		   !method_idempotent(x->req.method_id)) {
+		l7_x_fail(x, term, status);
+		return;
+	} else {
+		metrics_inc(x->w->mw, gu->m.retries);
+		log_rl(LOG_LVL_INFO, "conn %llx: %s on %s, retrying (attempt %u of %u)",
+		       (unsigned long long)x->c->id, l7_term_name((enum l7_term)term),
+		       up->servers[idx >= 0 ? idx : 0].name.ptr, x->tries + 1, up->retry.tries);
+	}
+	l7_tx_clear(&x->tx_up, &x->w->bufs);
+	if (x->tx_up.busy || x->u_closing) {
+		x->retry_pending = true;
+		return;
+	}
+	l7_x_connect(x);
+}
+
+/* --- the request head --------------------------------------------------------------- */
+
+static int build_head(struct l7_exchange *x)
+{
+	struct l7_conn *c = x->c;
+	struct l7_req_ctx ctx = {
+	    .snap = x->gen->cfg,
+	    .listener = c->gen->lst[c->li].cfg,
+	    .route = x->route,
+	    .req = &x->req,
+	    .client = &x->client,
+	    .local = (c->flags & L7_CF_HAS_DST) ? &x->local : NULL,
+	    .request_id = x->req_id,
+	    .request_id_len = x->req_id_len,
+	    .unique_id = c->uid,
+	    .unique_id_len = c->uid_len,
+	    .request_seq = c->requests,
+	};
+	int n;
+
+	if (x->req.h.upgrade) {
+		ctx.conn = L7_CONN_UPGRADE;
+	} else {
+		ctx.conn = L7_CONN_OMIT; /* HTTP/1.1: persistent by default */
+	}
+	if (x->body.p || (x->route->buffer_request && x->req_body != HTTP1_BODY_NONE)) {
+		ctx.framing = L7_FRAME_LENGTH;
+		ctx.content_length = x->body.len;
+	} else if (x->req_body == HTTP1_BODY_LENGTH) {
+		ctx.framing = L7_FRAME_LENGTH;
+		ctx.content_length = x->req.h.content_length;
+	} else if (x->req_body == HTTP1_BODY_CHUNKED) {
+		ctx.framing = L7_FRAME_CHUNKED;
+	}
+	for (int i = 0; i < 2; i++) {
+		n = l7_build_upstream_head(x->out_up, x->out_up_cap, &ctx);
+		if (n != -E2BIG)
+			break;
+		if (l7_x_out_reserve(&x->out_up, &x->out_up_cap,
+				     2 * (x->head_len + L7_HEAD_EXTRA) + 65536) < 0)
+			return -ENOMEM;
+	}
+	return n;
+}
+
+void l7_x_on_connected(struct l7_exchange *x, int res)
+{
+	struct l7_gen_upstream *gu = l7_x_upstream(x);
+	int n;
+
+	if (x->aborted)
+		return;
+	if (res < 0) {
+		bool timeout = res == -ETIMEDOUT;
+
+		metrics_inc(x->w->mw, gu->ms[x->srv_idx].connect_errors);
+		log_rl(LOG_LVL_WARN, "conn %llx: connect to %s: %s", (unsigned long long)x->c->id,
+		       gu->rt.srv[x->srv_idx]->addr_text, strerror(-res));
+		l7_x_upstream_failed(x, timeout ? L7_TERM_CONNECT_TIMEOUT : L7_TERM_CONNECT_ERROR,
+				     timeout ? 504 : 502,
+				     timeout ? L7_RETRY_TIMEOUT : L7_RETRY_CONNECT_ERROR);
+		return;
+	}
+	n = build_head(x);
+	if (n < 0) {
+		l7_x_fail(x, L7_TERM_INTERNAL, 500);
+		return;
+	}
+	x->out_up_len = (size_t)n;
+	l7_x_set_state(x, L7_XS_SEND);
+	l7_tx_add(&x->tx_up, x->out_up, (size_t)n);
+	if (x->body.p)
+		l7_tx_add(&x->tx_up, x->body.p, x->body.len);
+	x->t_sent_ns = clock_now_ns();
+	l7_x_pump_up(x);
+}
+
+/* --- the request body ------------------------------------------------------------------ */
+
+static void add_input(struct l7_exchange *x, unsigned bid, const char *p, size_t n)
+{
+	if (bid == L7_NOBID)
+		l7_tx_add(&x->tx_up, p, n); /* the head buffer outlives the exchange's sends */
+	else
+		l7_tx_add_buf(&x->tx_up, &x->w->bufs, bid, p, n);
+}
+
+static void fill_length(struct l7_exchange *x)
+{
+	const char *p;
+	unsigned bid;
+	size_t len;
+
+	while (x->req_left && l7_tx_room(&x->tx_up, 1) &&
+	       (len = l7_conn_input(x->c, &p, &bid)) != 0) {
+		size_t n = len < x->req_left ? len : (size_t)x->req_left;
+
+		add_input(x, bid, p, n);
+		l7_conn_consume(x->c, n);
+		x->req_left -= n;
+		x->req_bytes += n;
+	}
+	if (!x->req_left)
+		x->up_done = true;
+}
+
+static const char crlf[] = "\r\n", last_chunk[] = "0\r\n";
+
+/* One decoder pass per batch: its size lines live in x->ck_lines. */
+static int fill_chunked(struct l7_exchange *x)
+{
+	struct http1_span sp[L7_CHUNK_SPANS];
+	enum http1_err err;
+	const char *p;
+	unsigned bid;
+	size_t len, ns = 0;
+	int r;
+
+	if (!l7_tx_room(&x->tx_up, 3 * L7_CHUNK_SPANS + 2) ||
+	    !(len = l7_conn_input(x->c, &p, &bid)))
+		return 0;
+	r = http1_chunked_feed(&x->req_ck, p, len, sp, L7_CHUNK_SPANS, &ns, &err);
+	if (r < 0 && r != -EAGAIN) {
+		x->perr = err;
+		return -EBADMSG;
+	}
+	for (size_t i = 0; i < ns; i++) {
+		if (sp[i].kind == HTTP1_SPAN_DATA) {
+			size_t l = http1_chunked_size_line(sp[i].len, x->ck_lines[i]);
+
+			l7_tx_add(&x->tx_up, x->ck_lines[i], l);
+			add_input(x, bid, sp[i].ptr, sp[i].len);
+			l7_tx_add(&x->tx_up, crlf, 2);
+			x->req_bytes += sp[i].len;
+		} else {
+			if (!x->up_chunk_end)
+				l7_tx_add(&x->tx_up, last_chunk, 3);
+			x->up_chunk_end = true;
+			add_input(x, bid, sp[i].ptr, sp[i].len);
+		}
+	}
+	if (r > 0)
+		l7_conn_consume(x->c, (size_t)r);
+	if (http1_chunked_done(&x->req_ck)) {
+		if (!x->up_chunk_end)
+			l7_tx_add(&x->tx_up, last_chunk, 3);
+		l7_tx_add(&x->tx_up, crlf, 2);
+		x->up_chunk_end = x->up_done = true;
+	}
+	if (x->route->max_body && x->req_ck.data_total > x->route->max_body)
+		return -E2BIG;
+	return 0;
+}
+
+/* buffer_request: the whole body is read (and framed by Content-Length)
+ * before the upstream sees anything, which also makes it replayable. */
+static void buffer_body(struct l7_exchange *x)
+{
+	uint64_t max = x->route->max_body ? x->route->max_body : L7_MAX_BUFFERED_BODY;
+	const char *p;
+	unsigned bid;
+	size_t len;
+
+	while (!x->up_done && (len = l7_conn_input(x->c, &p, &bid)) != 0) {
+		if (x->req_body == HTTP1_BODY_LENGTH) {
+			size_t n = len < x->req_left ? len : (size_t)x->req_left;
+
+			if (l7_hbuf_append(&x->body, p, n, max) < 0)
+				goto too_large;
+			l7_conn_consume(x->c, n);
+			x->req_left -= n;
+			x->up_done = x->req_left == 0;
+			continue;
+		}
+		struct http1_span sp[L7_CHUNK_SPANS];
+		enum http1_err err;
+		size_t ns = 0;
+		int r = http1_chunked_feed(&x->req_ck, p, len, sp, L7_CHUNK_SPANS, &ns, &err);
+
+		if (r < 0) {
+			x->perr = err;
+			l7_x_local_error(x, 400, L7_TERM_BAD_BODY, http1_err_text(err));
+			return;
+		}
+		for (size_t i = 0; i < ns; i++)
+			if (sp[i].kind == HTTP1_SPAN_DATA &&
+			    l7_hbuf_append(&x->body, sp[i].ptr, sp[i].len, max) < 0)
+				goto too_large;
+		l7_conn_consume(x->c, (size_t)r);
+		x->up_done = http1_chunked_done(&x->req_ck);
+	}
+	if (!x->up_done) {
+		l7_conn_body_timer(x->c, true);
+		if (x->c->flags & L7_CF_EOF)
+			l7_conn_close(x->c, L7_TERM_CLIENT_ABORT);
+		return;
+	}
+	l7_conn_body_timer(x->c, false);
+	x->req_bytes = x->body.len;
+	x->buffering = false;
+	x->replayable = true;
+	if (!x->body.p) /* an empty body still needs Content-Length: 0 */
+		l7_hbuf_append(&x->body, "", 0, max);
+	l7_x_connect(x);
+	return;
+too_large:
+	l7_x_local_error(x, 413, L7_TERM_TOO_LARGE, NULL);
+}
+
+void l7_x_pump_up(struct l7_exchange *x)
+{
+	int ret = 0;
+
+	if (x->aborted)
+		return;
+	if (x->buffering) {
+		buffer_body(x);
+		return;
+	}
+	if (!x->u || x->u_closing || x->tx_up.busy ||
+	    (x->state != L7_XS_SEND && x->state != L7_XS_WAIT && x->state != L7_XS_BODY))
+		return;
+	if (!x->up_done) {
+		if (x->req_body == HTTP1_BODY_LENGTH)
+			fill_length(x);
+		else
+			do /* a pass that only ate framing leaves the batch empty */
+				ret = fill_chunked(x);
+			while (ret == 0 && !x->up_done && l7_tx_empty(&x->tx_up) &&
+			       l7_conn_input_bytes(x->c));
+	}
+	if (ret < 0) {
+		l7_x_upstream_failed(x, ret == -E2BIG ? L7_TERM_TOO_LARGE : L7_TERM_BAD_BODY,
+				     ret == -E2BIG ? 413 : 400, L7_RETRY__COUNT);
+		return;
+	}
+	if (!l7_tx_empty(&x->tx_up)) {
+		if (l7_uconn_send(x->u, &x->tx_up) < 0) {
+			l7_x_upstream_failed(x, L7_TERM_INTERNAL, 500, L7_RETRY__COUNT);
+			return;
+		}
+		x->pending++;
+		if (x->state == L7_XS_SEND) {
+			x->tmode = L7_TM_SEND;
+			l7_x_arm(x, ucfg(x)->timeouts.send_ms);
+		}
+		l7_conn_flow(x->c);
+		return;
+	}
+	if (!x->up_done) {
+		l7_conn_body_timer(x->c, true);
+		if (x->c->flags & L7_CF_EOF)
+			l7_conn_close(x->c, L7_TERM_CLIENT_ABORT);
+		return;
+	}
+	l7_conn_body_timer(x->c, false);
+	if (x->state == L7_XS_SEND) {
+		l7_x_set_state(x, L7_XS_WAIT);
+		x->tmode = L7_TM_READ;
+		l7_x_arm(x, ucfg(x)->timeouts.read_ms);
+	}
+}
+
+void l7_x_on_upstream_sent(struct l7_exchange *x, int res)
+{
+	int ret;
+
+	x->pending--;
+	ret = l7_tx_done(&x->tx_up, &x->w->bufs, res);
+	if (x->u_closing) {
+		if (ret == 0)
+			l7_tx_clear(&x->tx_up, &x->w->bufs);
+		if (x->u)
+			x->u->x = NULL;
+		x->u = NULL;
+		x->u_closing = false;
+	}
+	if (x->aborted) {
+		l7_x_maybe_free(x);
+		return;
+	}
+	if (x->retry_pending) {
+		x->retry_pending = false;
+		l7_tx_clear(&x->tx_up, &x->w->bufs);
+		l7_x_connect(x);
+		return;
+	}
+	if (!x->u)
+		return;
+	if (ret < 0) {
+		l7_x_upstream_failed(x, L7_TERM_UPSTREAM_RESET, 502, L7_RETRY_502);
+		return;
+	}
+	if (x->state == L7_XS_TUNNEL) {
+		l7_tunnel_pump(x);
+		return;
+	}
+	if (ret == 0) {
+		if (l7_uconn_send(x->u, &x->tx_up) < 0)
+			l7_x_upstream_failed(x, L7_TERM_INTERNAL, 500, L7_RETRY__COUNT);
+		else
+			x->pending++;
+		return;
+	}
+	l7_x_pump_up(x);
+}
+
+void l7_x_on_timeout(struct l7_exchange *x)
+{
+	if (x->aborted)
+		return;
+	switch (x->tmode) {
+	case L7_TM_SEND:
+		l7_x_upstream_failed(x, L7_TERM_SEND_TIMEOUT, 504, L7_RETRY_TIMEOUT);
+		break;
+	case L7_TM_READ:
+		l7_x_upstream_failed(x, L7_TERM_UPSTREAM_TIMEOUT, 504, L7_RETRY_TIMEOUT);
+		break;
+	case L7_TM_CLIENT:
+		l7_conn_close(x->c, L7_TERM_CLIENT_STALLED);
+		break;
+	default:
+		break;
+	}
+}

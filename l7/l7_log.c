@@ -1,0 +1,95 @@
+/* Access-log records and per-exchange metrics at the end of an exchange
+ * (l7_log.h). Runs on the exchange's worker; no allocation. */
+#include "l7_log.h"
+
+#include <stdio.h>
+
+#include "alog.h"
+#include "json.h"
+#include "log.h"
+
+#include "client.h"
+#include "exchange.h"
+#include "l7_worker.h"
+
+static void put_ms(struct json_buf *j, const char *key, uint64_t ns)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%llu.%03llu", (unsigned long long)(ns / 1000000),
+			 (unsigned long long)(ns / 1000 % 1000));
+
+	json_key(j, key);
+	json_raw(j, buf, (size_t)n);
+}
+
+static void put_view(struct json_buf *j, const char *key, const char *p, size_t n)
+{
+	json_key(j, key);
+	if (p)
+		json_str(j, p, n);
+	else
+		json_null(j);
+}
+
+static void record(struct l7_exchange *x, uint64_t now)
+{
+	struct json_buf *j = alog_begin(x->w->alog);
+	const struct l7_upstream *up = x->route ? x->route->upstream : NULL;
+	char buf[ADDR_STR_MAX];
+
+	if (!j)
+		return;
+	snprintf(buf, sizeof(buf), "%llx", (unsigned long long)x->c->id);
+	json_key(j, "conn");
+	json_cstr(j, buf);
+	if (x->c->uid)
+		put_view(j, "uid", (const char *)x->c->uid, x->c->uid_len);
+	json_key(j, "client");
+	if (addr_format_ip(&x->client, buf, sizeof(buf)) > 0)
+		json_cstr(j, buf);
+	else
+		json_null(j);
+	put_view(j, "method", x->req.method.ptr, x->req.method.len);
+	put_view(j, "host", x->req.host.ptr, x->req.host.len);
+	put_view(j, "path", x->req.target.ptr, x->req.target.len);
+	json_key(j, "status");
+	json_uint(j, x->status);
+	json_key(j, "bytes_in");
+	json_uint(j, x->bytes_in + x->req_bytes);
+	json_key(j, "bytes_out");
+	json_uint(j, x->bytes_out);
+	json_key(j, "route");
+	json_cstr(j, x->route ? x->route->name.ptr : NULL);
+	json_key(j, "upstream");
+	json_cstr(j, up ? up->name.ptr : NULL);
+	json_key(j, "server");
+	json_cstr(j, up && x->srv_idx >= 0 ? up->servers[x->srv_idx].name.ptr : NULL);
+	json_key(j, "tries");
+	json_uint(j, x->tries);
+	if (x->t_head_ns && x->t_sent_ns)
+		put_ms(j, "upstream_ms", x->t_head_ns - x->t_sent_ns);
+	put_ms(j, "total_ms", now - x->t_start_ns);
+	json_key(j, "term");
+	json_cstr(j, l7_term_name((enum l7_term)x->term));
+	put_view(j, "request_id", x->req_id, x->req_id_len);
+	alog_commit(x->w->alog);
+}
+
+void l7_log_exchange(struct l7_exchange *x)
+{
+	uint64_t now = clock_now_ns();
+	struct l7_gen *g = x->gen;
+	struct l7m_route *rm;
+
+	if (x->logged || !x->c)
+		return;
+	x->logged = true;
+	rm = &g->routes[x->route ? x->route->index : g->cfg->n_routes];
+	if (x->status)
+		metrics_inc(x->w->mw, rm->req[l7m_class_of(x->status)]);
+	metrics_observe(x->w->mw, l7m.h_duration, rm->duration, now - x->t_start_ns);
+	if (x->term < L7_TERM__COUNT)
+		metrics_inc(x->w->mw, l7m.term[x->term]);
+	if (x->w->alog)
+		record(x, now);
+}

@@ -1,0 +1,270 @@
+/* strata-l7 worker threads (worker.h): start-up on the worker's own thread,
+ * listeners per generation, reload and drain posts, object pools, the
+ * housekeeping tick. */
+#include "l7_worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker.h"
+
+#include "client.h"
+#include "exchange.h"
+#include "route.h"
+#include "uconn.h"
+
+struct l7_proc l7_proc;
+
+static __thread struct l7_worker *tl_self;
+
+struct l7_worker *l7_worker_self(void)
+{
+	return tl_self;
+}
+
+/* --- pools --------------------------------------------------------------------- */
+
+#define POOL_GROW(w, head, type, link)                                                             \
+	do {                                                                                       \
+		type *a__ = calloc(L7_ALLOC_CHUNK, sizeof(type));                                  \
+		if (!a__)                                                                          \
+			return NULL;                                                               \
+		for (unsigned i__ = 0; i__ < L7_ALLOC_CHUNK; i__++) {                              \
+			a__[i__].link = (w)->head;                                                 \
+			(w)->head = &a__[i__];                                                     \
+		}                                                                                  \
+	} while (0)
+
+/* Chunks are never returned: the pools only grow to the peak, which is what
+ * a proxy sized for that peak needs anyway, and no request path frees. */
+struct l7_conn *l7_worker_conn_alloc(struct l7_worker *w)
+{
+	struct l7_conn *c;
+
+	if (!w->conn_free)
+		POOL_GROW(w, conn_free, struct l7_conn, next);
+	c = w->conn_free;
+	w->conn_free = c->next;
+	return c;
+}
+
+void l7_worker_conn_free(struct l7_worker *w, struct l7_conn *c)
+{
+	c->next = w->conn_free;
+	w->conn_free = c;
+}
+
+struct l7_exchange *l7_worker_x_alloc(struct l7_worker *w)
+{
+	struct l7_exchange *x;
+
+	if (!w->x_free)
+		POOL_GROW(w, x_free, struct l7_exchange, next_free);
+	x = w->x_free;
+	w->x_free = x->next_free;
+	return x;
+}
+
+void l7_worker_x_free(struct l7_worker *w, struct l7_exchange *x)
+{
+	x->next_free = w->x_free;
+	w->x_free = x;
+}
+
+struct l7_uconn *l7_worker_u_alloc(struct l7_worker *w)
+{
+	struct l7_uconn *u;
+
+	if (!w->u_free)
+		POOL_GROW(w, u_free, struct l7_uconn, next);
+	u = w->u_free;
+	w->u_free = u->next;
+	return u;
+}
+
+void l7_worker_u_free(struct l7_worker *w, struct l7_uconn *u)
+{
+	u->next = w->u_free;
+	w->u_free = u;
+}
+
+/* --- listeners ------------------------------------------------------------------- */
+
+static void l_on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_uring_cqe *cqe)
+{
+	struct l7_listen_slot *ls = obj;
+	struct l7_worker *w = tl_self;
+
+	if (cqe->res >= 0) {
+		if (w->draining || ls->slot < 0)
+			close(cqe->res);
+		else
+			l7_conn_accept(w, ls->li, cqe->res);
+	} else if (cqe->res != -ECANCELED && cqe->res != -EAGAIN) {
+		log_rl(LOG_LVL_WARN, "accept: %s", strerror(-cqe->res));
+	}
+	if (!loop_cqe_more(cqe) && ls->slot >= 0 && !w->draining &&
+	    loop_prep_accept(loop, ls->slot, 0, ls->fd) < 0)
+		log_err("worker %u: cannot re-arm accept", w->index);
+}
+
+static void l_on_free(struct loop *loop, void *obj)
+{
+	struct l7_listen_slot *ls = obj;
+
+	close(ls->fd);
+	ls->fd = -1;
+}
+
+static const struct loop_ops l_ops = {.on_cqe = l_on_cqe, .on_free = l_on_free};
+
+static void listener_close(struct l7_worker *w, struct l7_listen_slot *ls)
+{
+	int slot = ls->slot;
+
+	if (slot < 0)
+		return;
+	ls->slot = -1;
+	loop_prep_cancel_slot(w->loop, slot);
+	loop_slot_close(w->loop, slot);
+}
+
+/* Arms the listeners of w->gen not armed yet, closes those it dropped. */
+static int listeners_sync(struct l7_worker *w)
+{
+	bool used[L7_LSLOTS] = {false};
+	struct l7_gen *g = w->gen;
+
+	for (uint32_t i = 0; i < g->cfg->n_listeners; i++) {
+		for (uint32_t k = 0; k < L7_MAX_LISTEN_ADDRS && g->lst[i].socks[k]; k++) {
+			struct l7_lsock *s = g->lst[i].socks[k];
+			struct l7_listen_slot *ls = &w->ls[s->id];
+
+			used[s->id] = true;
+			ls->li = i;
+			if (ls->slot >= 0)
+				continue;
+			ls->fd = s->fds[w->index];
+			ls->slot = loop_slot_open(w->loop, &l_ops, ls);
+			if (ls->slot < 0)
+				return ls->slot;
+			if (loop_prep_accept(w->loop, ls->slot, 0, ls->fd) < 0)
+				return -EBUSY;
+		}
+	}
+	for (uint32_t id = 0; id < L7_LSLOTS; id++)
+		if (!used[id] && w->ls[id].slot >= 0)
+			listener_close(w, &w->ls[id]);
+	return 0;
+}
+
+/* --- housekeeping ---------------------------------------------------------------------- */
+
+static void on_tick(struct loop *loop, struct timer *t)
+{
+	struct l7_worker *w = timer_owner(t, struct l7_worker, tick);
+
+	if (w->alog)
+		alog_tick(w->alog, log_now_ms());
+	l7_uconn_tick(w, false);
+	loop_timer_arm(loop, &w->tick, L7_TICK_MS);
+}
+
+int l7_worker_init(struct loop *loop, unsigned index, void *arg)
+{
+	struct l7_worker *w = calloc(1, sizeof(*w));
+	int ret;
+
+	if (!w)
+		return -ENOMEM;
+	w->loop = loop;
+	w->index = index;
+	for (unsigned i = 0; i < L7_LSLOTS; i++)
+		w->ls[i] = (struct l7_listen_slot){.slot = -1, .fd = -1};
+	ret = l7_bufs_init(&w->bufs, loop_bufring(loop));
+	if (ret < 0)
+		return ret;
+	w->mw = metrics_worker(l7m.reg, index);
+	if (l7_proc.alog && !(w->alog = alog_worker_new(l7_proc.alog)))
+		return -ENOMEM;
+	w->gen = (struct l7_gen *)snap_slot_acquire(&l7_gen_slot);
+	if (!w->gen)
+		return -EINVAL;
+	tl_self = w;
+	ret = listeners_sync(w);
+	if (ret < 0)
+		return ret;
+	timer_init(&w->tick, on_tick);
+	loop_timer_arm(loop, &w->tick, L7_TICK_MS);
+	return 0;
+}
+
+void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
+{
+	struct l7_worker *w = tl_self;
+
+	if (!w)
+		return;
+	loop_timer_cancel(loop, &w->tick);
+	/* loop_destroy() will free every slot still open; connections drop
+	 * their generation references in on_free, so keep w alive until then:
+	 * it is leaked on purpose at exit (one struct per worker). */
+	while (w->conns)
+		l7_conn_close(w->conns, L7_TERM_DRAIN);
+	l7_uconn_tick(w, true);
+	for (uint32_t id = 0; id < L7_LSLOTS; id++)
+		listener_close(w, &w->ls[id]);
+	for (int i = 0; i < 50 && loop_inflight(loop) > 1; i++)
+		loop_run_once(loop, 10);
+	alog_worker_free(w->alog);
+	w->alog = NULL;
+	l7_route_thread_exit();
+}
+
+void l7_worker_on_reload(struct loop *loop, void *arg)
+{
+	struct l7_worker *w = tl_self;
+	struct l7_gen *g = (struct l7_gen *)snap_slot_acquire(&l7_gen_slot), *old;
+
+	if (!g || g == w->gen) {
+		l7_gen_put(g);
+		return;
+	}
+	/* Local idle lists belong to the old generation's servers: hand them
+	 * to the shared pools, where the new generation finds them. */
+	l7_uconn_tick(w, true);
+	old = w->gen;
+	w->gen = g;
+	if (!w->draining && listeners_sync(w) < 0)
+		log_err("worker %u: cannot arm the new listeners", w->index);
+	l7_gen_put(old);
+}
+
+void l7_worker_conn_gone(struct l7_worker *w)
+{
+	if (w->draining && w->nconns == 0 && !w->drain_done) {
+		w->drain_done = true;
+		atomic_fetch_sub(&l7_proc.busy_workers, 1);
+	}
+}
+
+void l7_worker_on_drain(struct loop *loop, void *arg)
+{
+	struct l7_worker *w = tl_self;
+	struct l7_conn *c, *next;
+
+	if (w->draining)
+		return;
+	w->draining = true;
+	for (uint32_t id = 0; id < L7_LSLOTS; id++)
+		listener_close(w, &w->ls[id]);
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		l7_conn_drain(c);
+	}
+	l7_uconn_tick(w, true);
+	l7_worker_conn_gone(w);
+}

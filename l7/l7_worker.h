@@ -1,0 +1,93 @@
+/* One strata-l7 worker thread: its loop, listeners, connection and exchange
+ * pools, buffer references, metrics arena and access-log writer.
+ *
+ * Shared-nothing: everything here is touched only by its worker's thread,
+ * except struct l7_proc (process-wide flags and counters, atomics) and the
+ * upstream state in upstream.h. Connections, exchanges and upstream
+ * connections come from per-worker free lists that grow in chunks and never
+ * shrink, so the request path does not call malloc.
+ */
+#ifndef STRATA_L7_WORKER_H
+#define STRATA_L7_WORKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "alog.h"
+#include "loop.h"
+#include "metrics.h"
+#include "timer.h"
+
+#include "l7_buf.h"
+#include "runtime.h"
+
+struct l7_conn;
+struct l7_exchange;
+struct l7_uconn;
+
+#define L7_TICK_MS     100 /* housekeeping: access log, local idle pool moves */
+#define L7_ALLOC_CHUNK 64  /* objects allocated at once when a free list is empty */
+#define L7_LSLOTS      (L7_MAX_LSOCKS * 4)
+
+/* Process-wide state, written by the main thread, read by workers. */
+struct l7_proc {
+	atomic_uint nconns;	  /* client connections open, every worker */
+	atomic_bool draining;	  /* SIGTERM: stop accepting, finish, exit */
+	atomic_bool health_drain; /* admin "drain": LOCAL health answers 503 */
+	atomic_uint busy_workers; /* workers with connections left while draining */
+	struct alog *alog;	  /* NULL: access log off */
+	unsigned workers;
+};
+
+extern struct l7_proc l7_proc;
+
+struct l7_listen_slot {
+	int slot; /* -1: not armed */
+	int fd;
+	uint32_t li; /* listener index in the generation that armed it */
+};
+
+struct l7_worker {
+	struct loop *loop;
+	unsigned index;
+	struct l7_gen *gen; /* current generation (one reference) */
+	struct l7_bufs bufs;
+	struct metrics_worker *mw;
+	struct alog_writer *alog;
+	struct timer tick;
+	struct l7_listen_slot ls[L7_LSLOTS]; /* by lsock id */
+	struct l7_conn *conns;		     /* every open client connection */
+	struct l7_conn *conn_free;
+	struct l7_exchange *x_free;
+	struct l7_uconn *u_free;
+	uint32_t nconns;
+	uint64_t conn_seq;
+	bool draining;
+	bool drain_done; /* reported to main */
+};
+
+/* worker_params init/fini callbacks (arg unused). */
+int l7_worker_init(struct loop *loop, unsigned index, void *arg);
+void l7_worker_fini(struct loop *loop, unsigned index, void *arg);
+
+/* The calling worker thread's state. */
+struct l7_worker *l7_worker_self(void);
+
+/* Posted by the main thread: switch to the generation in the slot. */
+void l7_worker_on_reload(struct loop *loop, void *arg);
+/* Posted by the main thread on SIGTERM. */
+void l7_worker_on_drain(struct loop *loop, void *arg);
+
+/* Object pools. NULL on ENOMEM. */
+struct l7_conn *l7_worker_conn_alloc(struct l7_worker *w);
+void l7_worker_conn_free(struct l7_worker *w, struct l7_conn *c);
+struct l7_exchange *l7_worker_x_alloc(struct l7_worker *w);
+void l7_worker_x_free(struct l7_worker *w, struct l7_exchange *x);
+struct l7_uconn *l7_worker_u_alloc(struct l7_worker *w);
+void l7_worker_u_free(struct l7_worker *w, struct l7_uconn *u);
+
+/* A connection closed: when draining and none is left, tell main. */
+void l7_worker_conn_gone(struct l7_worker *w);
+
+#endif
