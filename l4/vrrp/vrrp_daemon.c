@@ -371,6 +371,23 @@ static int setup_vmac(struct vrrp_inst *in)
 	return 0;
 }
 
+/* A configured source address must be ours, on the instance's interface:
+ * adverts from an address we do not hold would be a spoof. */
+static bool source_is_local(struct vrrp_daemon *d, const struct vrrp_inst *in)
+{
+	struct vrrp_vip v = {.family = in->cfg->family, .ip = in->cfg->src};
+	char buf[INET6_ADDRSTRLEN];
+	int ifindex = 0;
+	bool ours;
+
+	if (vrrp_nl_addr_find(d->nl, &v, &ifindex, &ours) == 1 && ifindex == in->ifc->ifindex &&
+	    !ours)
+		return true;
+	inet_ntop(v.family, &v.ip, buf, sizeof(buf));
+	log_err("%s: source_address %s is not an address of %s", in->cfg->name, buf, in->ifc->name);
+	return false;
+}
+
 static int setup_instances(struct vrrp_daemon *d)
 {
 	for (unsigned i = 0; i < d->cfg->ninst; i++) {
@@ -388,6 +405,8 @@ static int setup_instances(struct vrrp_daemon *d)
 		d->ninst = i + 1;
 		in->ifc->used[f] = true;
 		in->ifc->join[f] |= c->npeer == 0;
+		if (c->has_src && !source_is_local(d, in))
+			return -EADDRNOTAVAIL;
 		if (c->use_vmac && setup_vmac(in) < 0)
 			return -EEXIST;
 		vrrp_inst_setup(in);

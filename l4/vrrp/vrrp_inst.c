@@ -396,6 +396,8 @@ void vrrp_inst_rx(struct vrrp_inst *in, const uint8_t *buf, size_t len,
 	 * compares as a number). */
 	cmp = in->has_src ? memcmp(&v.src, &in->src, alen(in)) : 1;
 	vrrp_fsm_advert(&in->fsm, now, v.priority, v.max_adver_int, cmp);
+	if (v.priority == 0 && in->has_master && memcmp(&in->master, &v.src, alen(in)) == 0)
+		in->has_master = false; /* the master resigned */
 	if (in->fsm.state == VRRP_ST_BACKUP && v.priority != 0 &&
 	    (!in->has_master || memcmp(&in->master, &v.src, alen(in)) != 0 ||
 	     in->master_prio != v.priority)) {

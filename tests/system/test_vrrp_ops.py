@@ -150,6 +150,12 @@ def test_missing_interface_is_a_clear_error(lab, workdir):
     assert "interface eth9: no such interface" in d.text()
 
 
+def test_source_address_not_ours_is_a_clear_error(lab, workdir):
+    d = lab.vrrp("a", vrrp_config(workdir, "a", [instance(source_address="10.77.1.2")]))
+    assert d.proc.wait(10) == 1
+    assert "VI_1: source_address 10.77.1.2 is not an address of eth0" in d.text()
+
+
 def test_leftover_vip_of_a_crashed_run_is_reclaimed(lab, workdir):
     conf = vrrp_config(workdir, "a", [instance(priority=200)])
     d = lab.vrrp("a", conf)
