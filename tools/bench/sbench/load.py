@@ -8,6 +8,7 @@ wrk's fixed-duration run was in flight.
 import json
 import re
 import socket
+import ssl
 import sys
 import time
 
@@ -58,16 +59,65 @@ def wrk_run(ctx, pids_by_role, url, conns, seconds, close=False, counter=None):
     return res
 
 
-def http_get(port, path, src=CHECK_SRC, timeout=5.0):
-    """One HTTP/1.1 GET from src to 127.0.0.1:port; returns (status, headers, body)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.bind((src, 0))
-        s.connect(("127.0.0.1", port))
+def h2load_run(ctx, pids_by_role, url, conns, seconds):
+    """One fixed-duration h2load run (HTTP/2 over TLS, 10 streams per
+    connection); returns totals shaped like wrk_run's, plus CPU per role."""
+    argv = procs.pinned(ctx.cpu_load, ["h2load", "-t1", f"-c{conns}", "-m10",
+                                       f"-D{seconds}", url])
+    before = {role: procs.cpu_ticks(pids) for role, pids in pids_by_role.items()}
+    rc, out, err = ctx.registry.run(argv, timeout=seconds + 60)
+    after = {role: procs.cpu_ticks(pids) for role, pids in pids_by_role.items()}
+    fin = re.search(r"^finished in ([\d.]+)(m?s),", out, re.M)
+    req = re.search(r"^requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", out, re.M)
+    codes = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out, re.M)
+    proto = re.search(r"^Application protocol: (\S+)", out, re.M)
+    if rc != 0 or not (fin and req and codes):
+        raise RuntimeError(f"h2load failed (exit {rc}): {(err or out).strip()[-300:]}")
+    if not proto or proto.group(1) != "h2":
+        raise RuntimeError(f"h2load did not negotiate h2: {proto.group(1) if proto else '?'}")
+    secs = float(fin.group(1)) / (1000 if fin.group(2) == "ms" else 1)
+    traffic = re.search(r"^traffic: .*?(\d+) bytes total", out, re.M)
+    return {"requests": int(req.group(1)), "bytes": int(traffic.group(1)) if traffic else 0,
+            "duration_us": int(secs * 1e6),
+            "errors": {"failed": int(req.group(2)), "errored": int(req.group(3)),
+                       "timeout": int(req.group(4)),
+                       "status": sum(int(codes.group(i)) for i in (3, 4))},
+            "cpu_s": {role: round((after[role] - before[role]) * procs.TICK_S, 3)
+                      for role in pids_by_role}}
+
+
+def _tls_context(ca, alpn):
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def tls_alpn(port, ca, src=CHECK_SRC):
+    """The ALPN protocol a TLS listener picks when offered h2 and http/1.1."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5,
+                                  source_address=(src, 0)) as raw:
+        with _tls_context(ca, ["h2", "http/1.1"]).wrap_socket(
+                raw, server_hostname="localhost") as s:
+            return s.selected_alpn_protocol()
+
+
+def http_get(port, path, src=CHECK_SRC, timeout=5.0, ca=None):
+    """One HTTP/1.1 GET from src to 127.0.0.1:port (over TLS when a CA is
+    given, verifying the certificate); returns (status, headers, body)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as raw:
+        raw.settimeout(timeout)
+        raw.bind((src, 0))
+        raw.connect(("127.0.0.1", port))
+        s = (_tls_context(ca, ["http/1.1"]).wrap_socket(raw, server_hostname="localhost")
+             if ca else raw)
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while True:
-            chunk = s.recv(65536)
+            try:
+                chunk = s.recv(65536)
+            except ssl.SSLError:  # a close without close_notify ends the body too
+                break
             if not chunk:
                 break
             data += chunk
@@ -99,16 +149,17 @@ def _dechunk(data):
     return out
 
 
-def check_size(port):
-    status, _, body = http_get(port, "/size/16384")
+def check_size(port, ca=None):
+    status, _, body = http_get(port, "/size/16384", ca=ca)
     if status != 200 or len(body) != 16384 or body[:4] != b"abcd":
         raise CheckFailed(f"GET /size/16384: status {status}, {len(body)} bytes")
 
 
-def check_xff(port):
+def check_xff(port, ca=None):
     """L7 plumbing: strata-echo must see X-Forwarded-For = the check client's
-    address, and a TCP peer that is the proxy, not the client."""
-    status, _, body = http_get(port, "/")
+    address, and a TCP peer that is the proxy, not the client. Over TLS the
+    listener must also offer h2 by ALPN."""
+    status, _, body = http_get(port, "/", ca=ca)
     if status != 200:
         raise CheckFailed(f"GET /: status {status}: {body[:120]!r}")
     echo = json.loads(body)
@@ -117,8 +168,14 @@ def check_xff(port):
         raise CheckFailed(f"backend saw X-Forwarded-For {xff}, expected ['{CHECK_SRC}']")
     if echo["conn"]["peer"].startswith(CHECK_SRC + ":"):
         raise CheckFailed("backend saw the client itself: no proxy in the path")
-    check_size(port)
-    return f"backend saw X-Forwarded-For: {xff[0]} from TCP peer {echo['conn']['peer']}"
+    check_size(port, ca)
+    how = ""
+    if ca:
+        alpn = tls_alpn(port, ca)
+        if alpn != "h2":
+            raise CheckFailed(f"TLS listener chose ALPN {alpn!r} when offered h2")
+        how = " over TLS (certificate verified; ALPN offers h2)"
+    return f"backend saw X-Forwarded-For: {xff[0]} from TCP peer {echo['conn']['peer']}{how}"
 
 
 def check_pp(port, access_log):

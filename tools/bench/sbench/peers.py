@@ -65,8 +65,9 @@ def render(template, values, dest):
     """Writes tools/bench/conf/TEMPLATE with every @KEY@ replaced; a key left
     over is a bug in the scenario table, so it raises."""
     text = (CONF / template).read_text()
-    for key, val in values.items():
-        text = text.replace(f"@{key}@", str(val))
+    for _ in range(3):  # a value may itself name a key (@CERT@ in a TLS block)
+        for key, val in values.items():
+            text = text.replace(f"@{key}@", str(val))
     left = re.findall(r"@[A-Z_]+@", text)
     if left:
         raise ValueError(f"{template}: no value for {', '.join(sorted(set(left)))}")
@@ -181,7 +182,7 @@ def prepare(peer, ctx, backend_addr):
                     else backend_addr)
         values = dict(DIR=wdir, LISTEN=f"127.0.0.1:{peer._ports[i]}", PORT=peer._ports[i],
                       UPSTREAM=upstream, UPSTREAM_PORT=upstream.rsplit(":", 1)[1],
-                      MAXCONN=ctx.maxconn, WORKERS=1, **tier.values)
+                      MAXCONN=ctx.maxconn, WORKERS=1, **ctx.tls_values, **tier.values)
         conf = render(tier.template, values, wdir / tier.template)
         rc, out, err = ctx.registry.run(check_argv(tier.kind, conf, ctx.bin_dir, wdir), 30)
         if rc != 0:

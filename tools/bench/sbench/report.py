@@ -12,19 +12,16 @@ HERE = pathlib.Path(__file__).resolve().parent.parent
 METHOD = HERE / "method.md"
 
 # Figures shown in each scenario's table, in order.
-TABLE = ["small.rps", "small.cpu_us", "small.cpu_s_100k", "small.p50_ms", "small.p99_ms",
-         "small.upstream_per_100", "16k.rps", "16k.cpu_us", "16k.cpu_s_100k", "16k.p99_ms",
-         "conn.cps", "conn.cpu_us", "conn.cpu_s_10k", "conn.upstream_per_100", "bulk.mib_s", "bulk.cpu_s_gib",
-         "idle.rss_b", "idle.slab_b"]
+TABLE = [f.key for f in stats.FIGURES]
 
 # (file suffix, title, y label, [(figure key, x label)])
 CHARTS = [
     ("cpu", "CPU of the proxy process(es) per request", "µs of CPU",
      [("small.cpu_us", "small keep-alive"), ("16k.cpu_us", "16 KiB keep-alive"),
-      ("conn.cpu_us", "new connection")]),
+      ("conn.cpu_us", "new connection"), ("h2.cpu_us", "HTTP/2 request")]),
     ("rps", "Requests per second (proxy pinned to one CPU)", "per second",
      [("small.rps", "small keep-alive"), ("16k.rps", "16 KiB keep-alive"),
-      ("conn.cps", "new connections")]),
+      ("conn.cps", "new connections"), ("h2.rps", "HTTP/2 requests")]),
     ("bulk", "Bulk transfer: CPU per GiB (256 MiB responses)", "CPU seconds per GiB",
      [("bulk.cpu_s_gib", "CPU per GiB")]),
     ("idle", "Memory per idle connection", "bytes",

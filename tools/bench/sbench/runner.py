@@ -2,10 +2,13 @@
 repetition (A B C, A B C, ...), each started fresh, checked, warmed up,
 measured workload by workload, idled, stopped.
 """
+import pathlib
 import time
 
 from . import load, peers, stats
 from .scenarios import workloads
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
 class Ctx:
@@ -22,6 +25,21 @@ class Ctx:
         self.cpu_load = 1
         # Both sides of 9k proxied connections (18k fds) fit the 20k limit.
         self.maxconn = 9500
+        self.tls_values = {}
+
+    def ensure_certs(self):
+        """Test certificates (tools/certs) in the temp dir, once per bench."""
+        if self.tls_values:
+            return
+        d = self.tmp / "certs"
+        rc, out, err = self.registry.run([ROOT / "tools" / "certs", d], 60)
+        if rc != 0:
+            raise RuntimeError(f"tools/certs failed: {err.strip()[-300:]}")
+        pem = d / "localhost-ecdsa-with-key.pem"  # HAProxy wants both in one file
+        pem.write_text((d / "localhost-ecdsa.pem").read_text()
+                       + (d / "localhost-ecdsa.key").read_text())
+        self.tls_values = {"CERT": d / "localhost-ecdsa.pem", "KEY": d / "localhost-ecdsa.key",
+                           "CERT_PEM": pem, "CA": d / "ca.pem"}
 
 
 def peer_record(peer):
@@ -33,6 +51,8 @@ def peer_record(peer):
 def run_scenario(ctx, sc, only=()):
     """Measures every peer of a scenario; returns its result record."""
     chosen = [p for p in sc.peers if not only or p.id in only]
+    if sc.scheme == "https":
+        ctx.ensure_certs()
     recs = {p.id: peer_record(p) for p in chosen}
     backend, addr = peers.start_backend("echo" if sc.backend == "echo" else "nginx-pp", ctx)
     port = int(addr.rsplit(":", 1)[1])
@@ -71,13 +91,15 @@ def _one_rep(ctx, sc, peer, rec, rep, addr, backend, counter):
         rec["commands"] = run.commands
         try:
             check = (load.check_pp(run.front_port, backend.workdir / "pp.log")
-                     if sc.check == "pp" else load.check_xff(run.front_port))
+                     if sc.check == "pp" else
+                     load.check_xff(run.front_port, ctx.tls_values.get("CA")
+                                    if sc.scheme == "https" else None))
         except (load.CheckFailed, OSError, ValueError, KeyError) as e:
             rec["available"], rec["reason"] = False, f"plumbing check failed: {e}"
             ctx.say(f"{peer.id}: not measured (plumbing check failed: {e})")
             return
         rec["check"] = rec["check"] or check
-        parts = _measure(ctx, run, rec, rep, counter)
+        parts = _measure(ctx, sc, run, rec, rep, counter)
         ctx.say(f"{tag}: " + " | ".join(parts))
     except (RuntimeError, OSError, peers.Unavailable) as e:
         rec["available"], rec["reason"] = False, f"failed in repetition {rep + 1}: {e}"
@@ -86,20 +108,26 @@ def _one_rep(ctx, sc, peer, rec, rep, addr, backend, counter):
         peers.stop(run, ctx)
 
 
-def _measure(ctx, run, rec, rep, counter):
-    url = f"http://127.0.0.1:{run.front_port}"
+def _measure(ctx, sc, run, rec, rep, counter):
+    url = f"{sc.scheme}://127.0.0.1:{run.front_port}"
     mode = ctx.mode
     if mode.warm:
         load.wrk_run(ctx, run.pids_by_role(), url + "/", mode.conns, mode.warm)
     parts = []
-    for name, path, conns, secs, close in workloads(mode):
-        res = load.wrk_run(ctx, run.pids_by_role(), url + path, conns, secs, close,
-                           counter)
+    for name, path, conns, secs, close in workloads(mode, sc):
+        if name == "h2":
+            res = load.h2load_run(ctx, run.pids_by_role(), url + path, conns, secs)
+        else:
+            res = load.wrk_run(ctx, run.pids_by_role(), url + path, conns, secs, close,
+                               counter)
         if not run.alive():
             raise RuntimeError(f"a process exited during the {name} run")
-        res.update(rep=rep, workload=name, figures=stats.run_figures(name, res))
+        res.update(rep=rep, workload=name, scheme=sc.scheme,
+                   figures=stats.run_figures(name, res, sc.scheme))
         rec["runs"].append(res)
         parts.append(_brief(name, res))
+    if "idle" not in sc.workloads:
+        return parts
     try:
         res = load.idle_run(ctx, run.all_pids(), run.front_port, mode.idle)
         res.update(rep=rep, workload="idle", figures=stats.run_figures("idle", res))
@@ -121,6 +149,8 @@ def _brief(name, res):
                 f"{f.get(name + '.cpu_us', 0):.2f} µs{warn}")
     if name == "conn":
         return f"conn {f.get('conn.cps', 0):,.0f}/s {f.get('conn.cpu_us', 0):.1f} µs{warn}"
+    if name == "h2":
+        return f"h2 {f.get('h2.rps', 0):,.0f}/s {f.get('h2.cpu_us', 0):.2f} µs{warn}"
     if name == "bulk":
         return (f"bulk {f.get('bulk.mib_s', 0):,.0f} MiB/s "
                 f"{f.get('bulk.cpu_s_gib', 0):.3f} s/GiB{warn}")

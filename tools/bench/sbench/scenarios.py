@@ -20,28 +20,43 @@ class Scenario:
     peers: list
     targets: list = field(default_factory=list)
     about: str = ""
+    scheme: str = "http"
+    workloads: tuple = ("small", "16k", "conn", "bulk", "idle")
 
 
-def _nginx_http(keepalive, behind_l4):
+# Session resumption off everywhere: wrk would resume with some peers and
+# not others, and the figure is meant to count full handshakes.
+NGINX_TLS = ("        ssl_certificate @CERT@;\n"
+             "        ssl_certificate_key @KEY@;\n"
+             "        ssl_session_tickets off;\n"
+             "        ssl_session_cache off;")
+STRATA_TLS = ('    tls = { cert = "@CERT@"; key = "@KEY@"; alpn = [ "h2", "http/1.1" ]; };')
+
+
+def _nginx_http(keepalive, behind_l4=False, tls=False):
     return Tier("l7", "nginx", "nginx-http.conf", {
         "KEEPALIVE": keepalive,
-        "LISTEN_PP": "proxy_protocol" if behind_l4 else "",
+        "LISTEN_OPTS": "proxy_protocol" if behind_l4 else "ssl http2" if tls else "",
+        "SERVER_EXTRA": NGINX_TLS if tls else "",
         "XFF": "$proxy_protocol_addr" if behind_l4 else "$remote_addr"})
 
 
-def _haproxy_http(behind_l4):
-    return Tier("l7", "haproxy", "haproxy-http.cfg",
-                {"ACCEPT_PROXY": "accept-proxy" if behind_l4 else ""})
+def _haproxy_http(behind_l4=False, tls=False):
+    return Tier("l7", "haproxy", "haproxy-http.cfg", {
+        "BIND_OPTS": "accept-proxy" if behind_l4 else
+        "ssl crt @CERT_PEM@ alpn h2,http/1.1 no-tls-tickets" if tls else "",
+        "GLOBAL_EXTRA": "    tune.ssl.cachesize 0" if tls else ""})
 
 
 HAPROXY_TCP = Tier("l4", "haproxy", "haproxy-tcp.cfg", {"SPLICE": ""})
 STRATA_L4 = Tier("l4", "strata-l4", "strata-l4.conf", {"DATA_PATH": "copy"})
 
 
-def _strata_l7(behind_l4):
+def _strata_l7(behind_l4=False, tls=False):
     return Tier("l7", "strata-l7", "strata-l7.conf", {
         "PROXY_PROTOCOL": "required" if behind_l4 else "off",
-        "TRUSTED": '    trusted = [ "127.0.0.0/8" ];' if behind_l4 else ""})
+        "TRUSTED": '    trusted = [ "127.0.0.0/8" ];' if behind_l4 else "",
+        "TLS": STRATA_TLS if tls else ""})
 
 
 def _target(strata, fig, against, op, bound, text):
@@ -76,10 +91,10 @@ L4 = Scenario(
 
 L7 = Scenario(
     "l7", "L7 alone", "echo", "xff",
-    [Peer("strata-l7", "strata-l7", [_strata_l7(False)], strata=True),
-     Peer("haproxy-http", "HAProxy mode http", [_haproxy_http(False)]),
-     Peer("nginx-ka32", "nginx proxy_pass, upstream keepalive 32", [_nginx_http(32, False)]),
-     Peer("nginx-ka128", "nginx proxy_pass, upstream keepalive 128", [_nginx_http(128, False)])],
+    [Peer("strata-l7", "strata-l7", [_strata_l7()], strata=True),
+     Peer("haproxy-http", "HAProxy mode http", [_haproxy_http()]),
+     Peer("nginx-ka32", "nginx proxy_pass, upstream keepalive 32", [_nginx_http(32)]),
+     Peer("nginx-ka128", "nginx proxy_pass, upstream keepalive 128", [_nginx_http(128)])],
     [_target("strata-l7", "small.cpu_us", "best", "<=", 0.80,
              "CPU per small request ≤ 0.8× the best peer"),
      _target("strata-l7", "16k.cpu_us", "best", "<=", 0.80,
@@ -96,10 +111,10 @@ L7 = Scenario(
 CHAIN = Scenario(
     "chain", "Full chain", "echo", "xff",
     [Peer("strata-l4+l7", "strata-l4 → strata-l7",
-          [STRATA_L4, _strata_l7(True)], strata=True),
+          [STRATA_L4, _strata_l7(behind_l4=True)], strata=True),
      Peer("haproxy+nginx", "HAProxy tcp → nginx (keepalive 128)",
-          [HAPROXY_TCP, _nginx_http(128, True)]),
-     Peer("haproxy+haproxy", "HAProxy tcp → HAProxy http", [HAPROXY_TCP, _haproxy_http(True)])],
+          [HAPROXY_TCP, _nginx_http(128, behind_l4=True)]),
+     Peer("haproxy+haproxy", "HAProxy tcp → HAProxy http", [HAPROXY_TCP, _haproxy_http(behind_l4=True)])],
     [_target("strata-l4+l7", "small.rps", "best", ">=", 1.3,
              "serves ≥ 1.3× the small req/s of the best peer chain"),
      _target("strata-l4+l7", "small.cpu_us", "best", "<=", 0.8,
@@ -107,7 +122,24 @@ CHAIN = Scenario(
     "client → L4 relay (PROXY v2) → HTTP proxy → strata-echo; both tiers pinned "
     "to the proxy CPU. CPU is the sum of both tiers.")
 
-SCENARIOS = [L4, L7, CHAIN]
+TLS = Scenario(
+    "tls", "TLS termination and HTTP/2", "echo", "xff",
+    [Peer("strata-l7-tls", "strata-l7, TLS listener", [_strata_l7(tls=True)], strata=True),
+     Peer("haproxy-https", "HAProxy mode http, bind ssl alpn h2,http/1.1",
+          [_haproxy_http(tls=True)]),
+     Peer("nginx-https", "nginx listen ssl http2, upstream keepalive 128",
+          [_nginx_http(128, tls=True)])],
+    [_target("strata-l7-tls", "tls.hs_per_cpu_s", "best", ">=", 1.0,
+             "TLS handshakes per CPU-second no fewer than the best peer"),
+     _target("strata-l7-tls", "h2.cpu_us", "best", "<=", 0.8,
+             "CPU per HTTP/2 request ≤ 0.8× the best peer")],
+    "client → TLS-terminating HTTP proxy → strata-echo (plain HTTP/1.1). ECDSA P-256 "
+    "certificate; session tickets and caches off on every peer, so each new wrk "
+    "connection (TLS 1.2, wrk's maximum) is a full handshake; HTTP/2 load from h2load "
+    "(TLS 1.3).",
+    scheme="https", workloads=("small", "conn", "h2"))
+
+SCENARIOS = [L4, L7, CHAIN, TLS]
 
 
 @dataclass
@@ -129,10 +161,10 @@ class Mode:
 
 
 MODES = {
-    "full": Mode("full", reps=3, warm=1, small=5, k16=4, conn=4, bulk=4, idle=9000,
-                 scenarios=("l4", "l7", "chain")),
+    "full": Mode("full", reps=3, warm=1, small=4, k16=3, conn=3, bulk=3, idle=9000,
+                 scenarios=("l4", "l7", "chain", "tls")),
     "quick": Mode("quick", reps=2, warm=0, small=1, k16=1, conn=1, bulk=1, idle=1000,
-                  scenarios=("l4", "l7", "chain"),
+                  scenarios=("l4", "l7", "chain", "tls"),
                   note="QUICK: 2 repetitions of 1 s runs without warm-up, 1000 idle "
                        "connections; figures are rough, for a sanity check, not for the docs"),
     "smoke": Mode("smoke", reps=1, warm=0, small=1, k16=0, conn=1, bulk=1, idle=100,
@@ -143,10 +175,13 @@ MODES = {
 }
 
 
-def workloads(mode):
-    """(name, path, connections, seconds, Connection: close) in run order."""
+def workloads(mode, sc=None):
+    """(name, path, connections, seconds, Connection: close) in run order;
+    "idle" is run after these when the scenario lists it."""
     out = [("small", "/", mode.conns, mode.small, False),
            ("16k", "/size/16384", mode.conns, mode.k16, False),
            ("conn", "/", mode.conns, mode.conn, True),
-           ("bulk", "/size/268435456", mode.bulk_conns, mode.bulk, False)]
-    return [w for w in out if w[3] > 0]
+           ("bulk", "/size/268435456", mode.bulk_conns, mode.bulk, False),
+           ("h2", "/", mode.conns, mode.small, False)]
+    names = sc.workloads if sc else ("small", "16k", "conn", "bulk")
+    return [w for w in out if w[3] > 0 and w[0] in names]

@@ -34,6 +34,11 @@ FIGURES = [
     Figure("conn.cpu_s_10k", "CPU per 10k new connections", "s", "lower", "{:.3f}"),
     Figure("conn.upstream_per_100", "upstream connections opened per 100 client connections",
            "", "lower", "{:.1f}"),
+    Figure("tls.hs_per_cpu_s", "TLS handshakes per CPU-second (new connections)", "/s",
+           "higher", "{:,.0f}"),
+    Figure("h2.rps", "HTTP/2 req/s (h2load, 10 streams per connection)", "req/s", "higher",
+           "{:,.0f}"),
+    Figure("h2.cpu_us", "CPU per HTTP/2 request", "µs", "lower", "{:.2f}"),
     Figure("bulk.mib_s", "bulk throughput, 256 MiB responses", "MiB/s", "higher", "{:,.0f}"),
     Figure("bulk.cpu_s_gib", "CPU per GiB of bulk transfer", "s", "lower", "{:.3f}"),
     Figure("idle.rss_b", "process memory per idle connection", "bytes", "lower", "{:,.0f}"),
@@ -41,7 +46,6 @@ FIGURES = [
            "bytes", "lower", "{:,.0f}"),
 ]
 BY_KEY = {f.key: f for f in FIGURES}
-ROLE_SPLIT = ("small.cpu_s_100k", "16k.cpu_s_100k", "conn.cpu_s_10k")
 
 
 def figure(key):
@@ -58,7 +62,7 @@ def errors_of(res):
     return sum(res.get("errors", {}).values())
 
 
-def run_figures(workload, res):
+def run_figures(workload, res, scheme="http"):
     """The figures one run yields, as {key: value}."""
     if workload == "idle":
         n = res["connections"]
@@ -83,6 +87,11 @@ def run_figures(workload, res):
         out["conn.cpu_s_10k"] = cpu * 1e4 / n
         if "backend_conns_opened" in res:
             out["conn.upstream_per_100"] = 100.0 * res["backend_conns_opened"] / n
+        if scheme == "https" and cpu > 0:
+            out["tls.hs_per_cpu_s"] = n / cpu
+    elif w == "h2":
+        out["h2.rps"] = n / dur
+        out["h2.cpu_us"] = cpu * 1e6 / n
     elif w == "bulk" and res["bytes"] > 0:
         out["bulk.mib_s"] = res["bytes"] / 2**20 / dur
         out["bulk.cpu_s_gib"] = cpu / (res["bytes"] / 2**30)
