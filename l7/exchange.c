@@ -181,7 +181,7 @@ static void x_reset(struct l7_exchange *x)
 
 	/* Everything up to `req` is small; the parser resets req itself. */
 	memset(x, 0, offsetof(struct l7_exchange, req));
-	memset(&x->req_body, 0, sizeof(*x) - offsetof(struct l7_exchange, req_body));
+	memset(&x->perr, 0, sizeof(*x) - offsetof(struct l7_exchange, perr));
 	x->out_up = up;
 	x->out_cl = cl;
 	x->out_up_cap = upc;
@@ -318,6 +318,8 @@ static void on_head(struct l7_exchange *x, size_t len, unsigned bid)
 	x->req_left = x->req.h.content_length;
 	x->up_done = x->req_body == HTTP1_BODY_NONE;
 	x->replayable = x->up_done;
+	if (x->req_body == HTTP1_BODY_CHUNKED)
+		http1_chunked_init(&x->req_ck, NULL);
 	fill_ids(x);
 	l7_x_route(x);
 }

@@ -12,14 +12,11 @@
 #include "exchange.h"
 #include "l7_worker.h"
 
-static void put_ms(struct json_buf *j, const char *key, uint64_t ns)
+/* Durations in microseconds: integers keep the record exact and cheap. */
+static void put_us(struct json_buf *j, const char *key, uint64_t ns)
 {
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%llu.%03llu", (unsigned long long)(ns / 1000000),
-			 (unsigned long long)(ns / 1000 % 1000));
-
 	json_key(j, key);
-	json_raw(j, buf, (size_t)n);
+	json_uint(j, ns / 1000);
 }
 
 static void put_view(struct json_buf *j, const char *key, const char *p, size_t n)
@@ -67,8 +64,8 @@ static void record(struct l7_exchange *x, uint64_t now)
 	json_key(j, "tries");
 	json_uint(j, x->tries);
 	if (x->t_head_ns && x->t_sent_ns)
-		put_ms(j, "upstream_ms", x->t_head_ns - x->t_sent_ns);
-	put_ms(j, "total_ms", now - x->t_start_ns);
+		put_us(j, "upstream_us", x->t_head_ns - x->t_sent_ns);
+	put_us(j, "total_us", now - x->t_start_ns);
 	json_key(j, "term");
 	json_cstr(j, l7_term_name((enum l7_term)x->term));
 	put_view(j, "request_id", x->req_id, x->req_id_len);
