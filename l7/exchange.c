@@ -348,6 +348,8 @@ void l7_x_local_error(struct l7_exchange *x, int status, int term, const char *w
 		     term == L7_TERM_TOO_LARGE || !x->up_done || !x->client_keep;
 	int n;
 
+	if (x->c->state == L7_CS_HEAD)
+		l7_conn_head_done(x->c); /* a refused head: the answer is this exchange's */
 	x->term = (uint8_t)term;
 	log_rl(LOG_LVL_WARN, "conn %llx: %d %s: %s", (unsigned long long)x->c->id, status,
 	       l7_term_name((enum l7_term)term), why ? why : l7_term_text((enum l7_term)term));
@@ -585,7 +587,7 @@ void l7_x_abort(struct l7_exchange *x, int term)
 		l7_x_release_upstream(x, false);
 	if (x->state != L7_XS_DONE)
 		x->state = L7_XS_DONE;
-	if (x->head_done)
+	if (x->head_done || term != L7_TERM_CLIENT_CLOSED)
 		l7_log_exchange(x);
 	x->aborted = true;
 	l7_x_maybe_free(x);

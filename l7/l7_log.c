@@ -46,9 +46,10 @@ static void record(struct l7_exchange *x, uint64_t now)
 		json_cstr(j, buf);
 	else
 		json_null(j);
-	put_view(j, "method", x->req.method.ptr, x->req.method.len);
-	put_view(j, "host", x->req.host.ptr, x->req.host.len);
-	put_view(j, "path", x->req.target.ptr, x->req.target.len);
+	/* Views exist only once the head parsed (a timeout may cut it short). */
+	put_view(j, "method", x->head_done ? x->req.method.ptr : NULL, x->req.method.len);
+	put_view(j, "host", x->head_done ? x->req.host.ptr : NULL, x->req.host.len);
+	put_view(j, "path", x->head_done ? x->req.target.ptr : NULL, x->req.target.len);
 	json_key(j, "status");
 	json_uint(j, x->status);
 	json_key(j, "bytes_in");

@@ -307,6 +307,7 @@ def l7_conf(workdir, port, upstreams, routes=None, listener_extra="", proxy="off
         first = next(iter(upstreams))
         routes = f'{{ name = "all"; upstream = "{first}"; }}'
     wd = pathlib.Path(workdir)
+    trust = f"trusted = {trusted};" if proxy != "off" else ""
     return f"""
 node_name = "{name}";
 workers = 1;
@@ -315,7 +316,7 @@ admin = {{ socket = "{wd / (name + '.sock')}"; }};
 access_log = {{ enabled = true; path = "{wd / (name + '-access.log')}"; }};
 {top_extra}
 listeners = ( {{ name = "main"; listen = [ "127.0.0.1:{port}" ]; proxy_protocol = "{proxy}";
-                trusted = {trusted}; {listener_extra} }} );
+                {trust} {listener_extra} }} );
 upstreams = ( {", ".join(ups)} );
 routes = ( {routes} );
 """
