@@ -1,0 +1,322 @@
+/* Tests for vrrp_track.c with real processes: a strata-l4 stand-in's exit
+ * is seen through its pidfd at once, a restart through inotify on its pid
+ * file, a pid file briefly missing does not drop a live process, the admin
+ * probe's OK/ERR and rise/fall, scripts' exit status and timeout, and link
+ * events. Also the state file and notify arguments (vrrp_notify.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../l4/vrrp/vrrp_notify.h"
+#include "../../l4/vrrp/vrrp_track.h"
+
+struct env {
+	char dir[32];
+	char pid_file[64];
+	char sock[64];
+	struct vrrp_cfg *cfg;
+	struct vrrp_loop *loop;
+	struct vrrp_nl *nl;
+	struct vrrp_trackers ts;
+	int changes;
+};
+
+static void on_change(void *ctx, struct vrrp_track *t)
+{
+	((struct env *)ctx)->changes++;
+}
+
+static void write_pid(const char *path, pid_t pid)
+{
+	char tmp[160];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	assert_non_null(f);
+	fprintf(f, "%d\n", (int)pid);
+	fclose(f);
+	assert_int_equal(rename(tmp, path), 0); /* how daemons replace pid files */
+}
+
+static pid_t child(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	return pid;
+}
+
+static void setup_env(struct env *e, const char *trackers)
+{
+	char text[2048];
+	struct cfg_err err;
+
+	memset(e, 0, sizeof(*e));
+	snprintf(e->dir, sizeof(e->dir), "/tmp/vrrp-track-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	snprintf(e->pid_file, sizeof(e->pid_file), "%s/l4.pid", e->dir);
+	snprintf(e->sock, sizeof(e->sock), "%s/l4.sock", e->dir);
+	snprintf(text, sizeof(text),
+		 "trackers = ( %s );\n"
+		 "instances = ( { name = \"VI_1\"; interface = \"lo\"; vrid = 1;\n"
+		 "  virtual_addresses = [ \"10.77.0.1\" ]; } );\n",
+		 trackers);
+	cfg_err_init(&err);
+	if (vrrp_config_load_string("t.conf", text, &e->cfg, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(vrrp_loop_new(&e->loop), 0);
+	assert_int_equal(vrrp_nl_open(false, &e->nl), 0);
+}
+
+static void start(struct env *e)
+{
+	assert_int_equal(
+	    vrrp_track_init(&e->ts, e->cfg, e->loop, e->nl, on_change, e, vrrp_now_us()), 0);
+}
+
+static void teardown_env(struct env *e)
+{
+	char cmd[128];
+
+	vrrp_track_fini(&e->ts);
+	vrrp_nl_close(e->nl);
+	vrrp_loop_free(e->loop);
+	vrrp_config_free(e->cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
+	(void)!system(cmd);
+}
+
+/* Runs the loop and the tracker timers for `ms`. */
+static void spin(struct env *e, int ms)
+{
+	uint64_t end = vrrp_now_us() + (uint64_t)ms * 1000;
+
+	while (vrrp_now_us() < end) {
+		uint64_t next = vrrp_track_next(&e->ts);
+
+		vrrp_loop_run_once(e->loop, next && next < end ? next : end);
+		vrrp_track_timer(&e->ts, vrrp_now_us());
+	}
+}
+
+static void test_l4_pidfd_and_pid_file(void **state)
+{
+	struct env e;
+	pid_t p1, p2;
+
+	setup_env(&e, "{ name = \"l4\"; type = \"strata-l4\"; pid_file = \"/dev/null\"; }");
+	snprintf(e.cfg->track[0].pid_file, sizeof(e.cfg->track[0].pid_file), "%s", e.pid_file);
+	p1 = child();
+	write_pid(e.pid_file, p1);
+	start(&e);
+	assert_true(e.ts.t[0].up);
+	assert_int_equal(e.ts.t[0].pid, p1);
+	/* The pid file goes missing for a while: the live process stays. */
+	unlink(e.pid_file);
+	spin(&e, 50);
+	assert_true(e.ts.t[0].up);
+	write_pid(e.pid_file, p1);
+	/* Killed: down at the next loop turn, no polling interval involved. */
+	kill(p1, SIGKILL);
+	waitpid(p1, NULL, 0);
+	uint64_t t0 = vrrp_now_us();
+	while (e.ts.t[0].up && vrrp_now_us() - t0 < 1000000)
+		spin(&e, 1);
+	assert_false(e.ts.t[0].up);
+	assert_true(vrrp_now_us() - t0 < 100000);
+	assert_int_equal(e.changes, 1);
+	/* Restarted: a new pid file is picked up through inotify. */
+	p2 = child();
+	write_pid(e.pid_file, p2);
+	spin(&e, 30);
+	assert_true(e.ts.t[0].up);
+	assert_int_equal(e.ts.t[0].pid, p2);
+	assert_int_equal(e.changes, 2);
+	kill(p2, SIGKILL);
+	waitpid(p2, NULL, 0);
+	teardown_env(&e);
+}
+
+/* Accepts one probe connection and answers `reply`. */
+static void answer_probe(int lfd, const char *reply)
+{
+	char buf[64];
+	int c = accept(lfd, NULL, NULL);
+
+	assert_true(c >= 0);
+	assert_true(read(c, buf, sizeof(buf)) >= 5);
+	assert_memory_equal(buf, "help\n", 5);
+	assert_int_equal(write(c, reply, strlen(reply)), (ssize_t)strlen(reply));
+	close(c);
+}
+
+static void test_l4_admin_probe_rise_fall(void **state)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct env e;
+	pid_t p;
+	int lfd;
+
+	setup_env(&e, "{ name = \"l4\"; type = \"strata-l4\"; pid_file = \"/dev/null\";\n"
+		      "  admin_socket = \"/dev/null\"; interval = \"20ms\"; timeout = \"200ms\";\n"
+		      "  rise = 2; fall = 2; }");
+	snprintf(e.cfg->track[0].pid_file, sizeof(e.cfg->track[0].pid_file), "%s", e.pid_file);
+	snprintf(e.cfg->track[0].admin_socket, sizeof(e.cfg->track[0].admin_socket), "%s", e.sock);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", e.sock);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	p = child();
+	write_pid(e.pid_file, p);
+	start(&e);
+	assert_false(e.ts.t[0].up); /* alive, but not probed yet */
+	for (int i = 0; i < 2; i++) {
+		spin(&e, 25);
+		answer_probe(lfd, "help  (this list)\nOK\n");
+		spin(&e, 5);
+	}
+	assert_true(e.ts.t[0].up); /* rise = 2 */
+	spin(&e, 25);
+	answer_probe(lfd, "ERR busy\n");
+	spin(&e, 5);
+	assert_true(e.ts.t[0].up); /* one failure: fall = 2 */
+	spin(&e, 25);
+	answer_probe(lfd, "OK\nERR busy\n"); /* the status is the last line */
+	spin(&e, 5);
+	assert_false(e.ts.t[0].up);
+	/* A probe nobody answers times out and counts as a failure. */
+	spin(&e, 400);
+	assert_false(e.ts.t[0].up);
+	close(lfd);
+	kill(p, SIGKILL);
+	waitpid(p, NULL, 0);
+	teardown_env(&e);
+}
+
+/* Runs the script tracker until it has a result, reaping like the daemon. */
+static void run_script(struct env *e, int ms)
+{
+	uint64_t end = vrrp_now_us() + (uint64_t)ms * 1000;
+	int status;
+	pid_t pid;
+
+	while (vrrp_now_us() < end) {
+		vrrp_track_timer(&e->ts, vrrp_now_us());
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			vrrp_track_child_exit(&e->ts, pid, status, vrrp_now_us());
+		usleep(2000);
+	}
+}
+
+static void test_scripts(void **state)
+{
+	struct env e;
+	char flag[160];
+
+	setup_env(&e, "{ name = \"s\"; type = \"script\"; command = \"test -f $FLAG\";\n"
+		      "  interval = \"20ms\"; timeout = \"100ms\"; weight = -10; }");
+	snprintf(flag, sizeof(flag), "%s/ok", e.dir);
+	setenv("FLAG", flag, 1);
+	start(&e);
+	assert_false(e.ts.t[0].up); /* scripts start down until their first run */
+	fclose(fopen(flag, "w"));
+	run_script(&e, 60);
+	assert_true(e.ts.t[0].up);
+	unlink(flag);
+	run_script(&e, 60);
+	assert_false(e.ts.t[0].up);
+	teardown_env(&e);
+
+	setup_env(&e, "{ name = \"slow\"; type = \"script\"; command = \"sleep 5\";\n"
+		      "  interval = \"20ms\"; timeout = \"50ms\"; }");
+	start(&e);
+	e.ts.t[0].up = true; /* pretend it was up: the timeout must bring it down */
+	uint64_t t0 = vrrp_now_us();
+	run_script(&e, 150);
+	assert_false(e.ts.t[0].up);
+	assert_true(vrrp_now_us() - t0 < 1000000);	     /* killed, not waited for */
+	assert_false(vrrp_track_child_exit(&e.ts, 1, 0, 0)); /* not one of ours */
+	teardown_env(&e);
+}
+
+static void test_interface_events(void **state)
+{
+	struct vrrp_link_info li = {.ifindex = 1, .name = "lo", .running = false};
+	struct env e;
+
+	setup_env(&e, "{ name = \"lo\"; type = \"interface\"; interface = \"lo\"; }");
+	start(&e);
+	assert_true(e.ts.t[0].up); /* read at start, no event needed */
+	vrrp_track_link_event(&e.ts, &li, false);
+	assert_false(e.ts.t[0].up);
+	li.running = true;
+	vrrp_track_link_event(&e.ts, &li, false);
+	assert_true(e.ts.t[0].up);
+	vrrp_track_link_event(&e.ts, &li, true); /* removed */
+	assert_false(e.ts.t[0].up);
+	assert_int_equal(e.changes, 3);
+	teardown_env(&e);
+}
+
+static void test_state_file_and_notify(void **state)
+{
+	char dir[] = "/tmp/vrrp-notify-XXXXXX", path[128], cmd[256], buf[128] = "";
+	int status, fd;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state", dir);
+	assert_int_equal(vrrp_state_file_write(path, "VI_1 MASTER\n", 12), 0);
+	assert_int_equal(vrrp_state_file_write(path, "VI_1 BACKUP\n", 12), 0);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 12);
+	close(fd);
+	assert_string_equal(buf, "VI_1 BACKUP\n");
+	snprintf(cmd, sizeof(cmd), "%s/none/state", dir);
+	assert_int_equal(vrrp_state_file_write(cmd, "x", 1), -ENOENT);
+	/* keepalived's notify arguments, passed through unchanged. */
+	snprintf(cmd, sizeof(cmd), "printf '%%s|' > %s/args", dir);
+	pid = vrrp_notify_run(cmd, "INSTANCE", "VI 1", "MASTER", 150);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	snprintf(path, sizeof(path), "%s/args", dir);
+	memset(buf, 0, sizeof(buf));
+	fd = open(path, O_RDONLY);
+	assert_true(read(fd, buf, sizeof(buf)) > 0);
+	close(fd);
+	assert_string_equal(buf, "INSTANCE|VI 1|MASTER|150|");
+	assert_int_equal(vrrp_notify_run("", "INSTANCE", "x", "MASTER", 1), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)!system(cmd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_l4_pidfd_and_pid_file),
+	    cmocka_unit_test(test_l4_admin_probe_rise_fall),
+	    cmocka_unit_test(test_scripts),
+	    cmocka_unit_test(test_interface_events),
+	    cmocka_unit_test(test_state_file_and_notify),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
