@@ -1,0 +1,178 @@
+"""The L4 failover drills: the VIP leaves lb-a (killed, stopped, cut off).
+
+Each drill runs under steady load from the client namespace (tb_drill.Drill)
+and measures what a client saw. Faults are real: signals to the daemons'
+PIDs, a bridge port taken down.
+"""
+import signal
+import time
+
+import tb_analyze as A
+import tb_bed
+import tb_drill
+import tb_net
+import tb_proc
+import tb_topo
+from tb_watch import Monitor, Poller, neigh_to, vip_added
+
+MAC = {"a": "02:77:00:00:00:01", "b": "02:77:00:00:00:02"}
+VIP = tb_topo.VIP
+
+
+def wait_for(pred, timeout, step=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
+
+
+class Failover(tb_drill.Drill):
+    """The VIP leaves lb-a for lb-b: watch it arrive there (netlink) and the
+    client's neighbour entry move to lb-b's MAC (netlink, in st-client)."""
+
+    def prepare(self):
+        self.neigh = self.monitor(Monitor("st-client", "neigh"))
+        self.addr_b = self.monitor(Monitor("st-lb-b", "address"))
+        time.sleep(0.2)  # both subscribed before anything happens
+
+    def during(self):
+        wait_for(lambda: self.addr_b.first(vip_added(VIP), self.t_fault), 5.0)
+
+    def takeover(self, records):
+        """Figures common to the failovers; returns the instant from which the
+        client sends to lb-b (its neighbour entry switched)."""
+        t0 = self.t_fault
+        t_vip = self.addr_b.first(vip_added(VIP), t0)
+        t_flip = self.neigh.first(neigh_to(VIP, MAC["b"]), t0)
+        first_b = A.first_ok(records, t0, "l4", "l4-b")
+        self.values["takeover_s"] = None if t_vip is None else t_vip - t0
+        self.values["client_switch_s"] = None if t_flip is None else t_flip - t0
+        self.values["first_answer_b_s"] = None if first_b is None else first_b["t1"] - t0
+        self.figure("VIP takeover (fault -> VIP on lb-b)", A.ms(self.values["takeover_s"]), "ms")
+        self.figure("client neighbour entry -> lb-b's MAC", A.ms(self.values["client_switch_s"]),
+                    "ms")
+        self.figure("first answer from lb-b after the fault",
+                    A.ms(self.values["first_answer_b_s"]), "ms")
+        if t_vip is not None:
+            self.event("VIP on lb-b", t_vip)
+        if first_b is not None:
+            self.event("first answer from lb-b", first_b["t1"])
+        self.check("VIP takeover under 1 s (100 ms adverts)",
+                   t_vip is not None and t_vip - t0 < 1.0)
+        return t_flip if t_flip is not None else t_vip
+
+    def stickiness(self, records, t_switch):
+        before = A.instance_by_client(records, before=self.t_fault)
+        after = A.instance_by_client([r for r in records if r.get("l4") == "l4-b"],
+                                     after=t_switch or self.t_fault)
+        kept, seen = A.stickiness(before, after)
+        self.values["kept_l7"] = kept
+        self.values["clients_compared"] = seen
+        self.values["kept_l7_share"] = kept / seen if seen else None
+        self.figure("clients that kept their L7 instance (Maglev on both nodes)",
+                    f"{kept}/{seen} ({A.pct(kept, seen)} %)")
+        return kept, seen
+
+    def restore(self):
+        # Back to lb-a as master (it preempts) with nothing left behind.
+        tb_bed.up(verbose=False)
+
+
+class L4Hard(Failover):
+    name = "l4-hard"
+    title = "SIGKILL strata-vrrp and strata-l4 on the master"
+    what = ("Both processes on lb-a die at once (strata-vrrp first, so it cannot resign): "
+            "lb-b becomes master after Master_Down_Interval (3 x 100 ms + skew). "
+            "lb-a's kernel still holds the VIP and answers with resets until the "
+            "client's neighbour entry moves to lb-b.")
+
+    def fault(self):
+        tb_proc.signal_daemon(tb_topo.daemon("vrrp-a"), signal.SIGKILL)
+        tb_proc.signal_daemon(tb_topo.daemon("l4-a"), signal.SIGKILL)
+        self.event("SIGKILL vrrp-a, l4-a", self.t_fault)
+
+    def analyze(self, records):
+        t0 = self.t_fault
+        t_switch = self.takeover(records) or t0
+        # On the dead node: under way at the kill, or sent to lb-a's MAC
+        # before the client's neighbour entry switched.
+        at_kill = A.in_flight(records, t0)
+        gap = [r for r in records if t0 <= r["t0"] < t_switch]
+        exposed = {r["seq"] for r in at_kill + gap}
+        bad = A.failed(records)
+        elsewhere = [r for r in bad if r["seq"] not in exposed]
+        self.values.update(in_flight_at_kill=len(at_kill), sent_to_dead_node=len(gap),
+                           failed_elsewhere=len(elsewhere))
+        self.figure("requests in flight on lb-a at the kill", len(at_kill))
+        self.figure("requests sent to lb-a before the client switched", len(gap))
+        self.figure("failed among those (on the dead node)", len(bad) - len(elsewhere))
+        self.figure("failed anywhere else", len(elsewhere))
+        self.check("failures only among requests in flight on the dead node", not elsewhere)
+        kept, seen = self.stickiness(records, t_switch)
+        self.check("at least 95 % of clients keep their L7 instance",
+                   seen and kept >= 0.95 * seen)
+
+
+class L4Graceful(Failover):
+    name = "l4-graceful"
+    title = "SIGTERM on the master: strata-vrrp resigns (priority 0), then strata-l4 drains"
+    what = ("strata-vrrp on lb-a gets SIGTERM and sends a priority-0 advert, so lb-b takes "
+            "over after Skew_Time; once the VIP is on lb-b, strata-l4 on lb-a gets SIGTERM: "
+            "its listeners close and open connections may finish (drain_timeout).")
+
+    def fault(self):
+        tb_proc.signal_daemon(tb_topo.daemon("vrrp-a"), signal.SIGTERM)
+        self.event("SIGTERM vrrp-a", self.t_fault)
+
+    def during(self):
+        super().during()
+        t = time.monotonic()
+        tb_proc.signal_daemon(tb_topo.daemon("l4-a"), signal.SIGTERM)
+        self.event("SIGTERM l4-a (drain)", t)
+
+    def analyze(self, records):
+        t_switch = self.takeover(records) or self.t_fault
+        on_a = [r for r in records if r["t0"] < t_switch and r["t1"] > self.t_fault]
+        self.values["in_flight_at_switch"] = len(on_a)
+        self.figure("requests under way on lb-a while the VIP moved", len(on_a))
+        self.check("no failed requests", self.values["failed"] == 0)
+        kept, seen = self.stickiness(records, t_switch)
+        self.check("at least 95 % of clients keep their L7 instance",
+                   seen and kept >= 0.95 * seen)
+
+
+class L4Link(Failover):
+    name = "l4-link"
+    title = "the master's frontend link cut"
+    what = ("lb-a's port on the frontend switch goes down, so lb-a's eth0 loses its carrier: "
+            "strata-vrrp on lb-a goes to FAULT and drops the VIP, lb-b hears no adverts and "
+            "takes over after Master_Down_Interval. Connections on lb-a are cut off.")
+    timeout = 2.0
+
+    def fault(self):
+        tb_net.ip("st-fe", "link", "set", "lb-a", "down")
+        self.event("lb-a frontend port down", self.t_fault)
+
+    def analyze(self, records):
+        t0 = self.t_fault
+        t_switch = self.takeover(records) or t0
+        at_cut = A.in_flight(records, t0)
+        gap = [r for r in records if t0 <= r["t0"] < t_switch]
+        exposed = {r["seq"] for r in at_cut + gap}
+        bad = A.failed(records)
+        elsewhere = [r for r in bad if r["seq"] not in exposed]
+        self.values.update(in_flight_at_cut=len(at_cut), sent_to_cut_node=len(gap),
+                           failed_elsewhere=len(elsewhere))
+        self.figure("requests in flight on lb-a at the cut", len(at_cut))
+        self.figure("requests sent towards lb-a before the client switched", len(gap))
+        self.figure("failed anywhere else", len(elsewhere))
+        self.check("failures only among requests in flight on the cut node", not elsewhere)
+        kept, seen = self.stickiness(records, t_switch)
+        self.check("at least 95 % of clients keep their L7 instance",
+                   seen and kept >= 0.95 * seen)
+
+    def restore(self):
+        tb_net.ip("st-fe", "link", "set", "lb-a", "up")
+        super().restore()
