@@ -122,8 +122,10 @@ static int track_required(const config_setting_t *t, struct vrrp_track_cfg *tc, 
 {
 	switch (tc->type) {
 	case VRRP_TRACK_L4:
-		if (!tc->pid_file[0])
-			return cfg_errf_key(err, t, "pid_file", "required for a strata-l4 tracker");
+		if (!tc->pid_file[0] && !tc->admin_socket[0])
+			return cfg_errf(err, t,
+					"a strata-l4 tracker needs pid_file, admin_socket "
+					"or both");
 		break;
 	case VRRP_TRACK_IFACE:
 		if (!tc->ifname[0])

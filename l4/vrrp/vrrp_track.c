@@ -128,40 +128,46 @@ static bool comm_matches(pid_t pid, const char *want)
 	return strcmp(comm, want) == 0;
 }
 
-/* (Re)reads the pid file; a new PID gets a new pidfd. */
-static void l4_resolve(struct vrrp_track *t, uint64_t now)
+/* Watches `pid` as strata-l4 from now on (a new pidfd). A new process from
+ * the pid file starts its probe count afresh; one learnt from a probe's
+ * peer credentials keeps the probe that found it. False when `pid` is not
+ * a live strata-l4. */
+static bool l4_adopt(struct vrrp_track *t, pid_t pid, uint64_t now, bool from_probe)
 {
-	pid_t pid = read_pid(t->cfg->pid_file);
 	int fd;
 
-	if (pid == t->pid && t->pidfd >= 0)
-		return;
-	/* A pid file being rewritten (or briefly missing) must not make us
-	 * drop a live process: only its exit (pidfd) or a new live PID does. */
-	if (!pid || !comm_matches(pid, t->cfg->process_name)) {
-		if (t->pidfd < 0)
-			l4_update(t);
-		return;
-	}
+	if (pid <= 0 || !comm_matches(pid, t->cfg->process_name))
+		return false;
 	fd = pidfd_open(pid, 0);
-	if (fd < 0) {
-		if (t->pidfd < 0)
-			l4_update(t); /* stale pid file: the process is gone */
-		return;
-	}
-	pid_close(t);
-	probe_close(t);
-	t->ok_run = t->fail_run = 0;
-	t->probe_up = !t->cfg->admin_socket[0];
+	if (fd < 0)
+		return false; /* stale: the process is gone */
 	if (vrrp_loop_watch(t->owner->loop, fd, EPOLLIN, on_pidfd, t) < 0) {
 		close(fd);
-		l4_update(t);
-		return;
+		return false;
+	}
+	pid_close(t);
+	if (!from_probe) {
+		probe_close(t);
+		t->ok_run = t->fail_run = 0;
+		t->probe_up = !t->cfg->admin_socket[0];
+		t->next = now; /* probe the new process at once */
 	}
 	t->pid = pid;
 	t->pidfd = fd;
 	log_info("tracker %s: watching strata-l4 pid %d", t->cfg->name, (int)pid);
-	t->next = now; /* probe the new process at once */
+	return true;
+}
+
+/* (Re)reads the pid file. A pid file being rewritten (or briefly missing)
+ * must not make us drop a live process: only its exit (pidfd) or a new live
+ * PID does. */
+static void l4_resolve(struct vrrp_track *t, uint64_t now)
+{
+	pid_t pid = read_pid(t->cfg->pid_file);
+
+	if (pid == t->pid && t->pidfd >= 0)
+		return;
+	l4_adopt(t, pid, now, false);
 	l4_update(t);
 }
 
@@ -236,6 +242,16 @@ static void probe_start(struct vrrp_track *t, uint64_t now)
 	t->probe_fd = fd;
 	t->probe_len = 0;
 	t->probe_deadline = now + t->cfg->timeout_us;
+	/* Without a pid file the admin socket names its owner: the listening
+	 * process's credentials (SO_PEERCRED) give strata-l4's PID. */
+	if (!t->cfg->pid_file[0]) {
+		struct ucred uc;
+		socklen_t len = sizeof(uc);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 &&
+		    (uc.pid != t->pid || t->pidfd < 0))
+			l4_adopt(t, uc.pid, now, true);
+	}
 }
 
 static void l4_timer(struct vrrp_track *t, uint64_t now)
@@ -249,8 +265,9 @@ static void l4_timer(struct vrrp_track *t, uint64_t now)
 	t->next = now + t->cfg->interval_us;
 	/* inotify is the fast path; re-reading is the safety net (a pid file
 	 * in a directory created later, or events lost). */
-	l4_resolve(t, now);
-	if (t->pidfd >= 0 && t->cfg->admin_socket[0] && t->probe_fd < 0)
+	if (t->cfg->pid_file[0])
+		l4_resolve(t, now);
+	if (t->cfg->admin_socket[0] && t->probe_fd < 0 && (t->pidfd >= 0 || !t->cfg->pid_file[0]))
 		probe_start(t, now);
 }
 
@@ -365,8 +382,10 @@ int vrrp_track_init(struct vrrp_trackers *ts, const struct vrrp_cfg *cfg, struct
 		t->next = now;
 		if (t->cfg->type == VRRP_TRACK_L4) {
 			t->probe_up = !t->cfg->admin_socket[0];
-			l4_watch_dir(ts, t->cfg->pid_file);
-			l4_resolve(t, now);
+			if (t->cfg->pid_file[0]) {
+				l4_watch_dir(ts, t->cfg->pid_file);
+				l4_resolve(t, now);
+			}
 		} else if (t->cfg->type == VRRP_TRACK_IFACE) {
 			if (vrrp_nl_link_by_name(nl, t->cfg->ifname, &li) == 0)
 				t->up = t->link_up = li.running;

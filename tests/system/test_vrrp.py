@@ -111,6 +111,32 @@ def test_strata_l4_death_on_master_moves_vip_fast(lab, workdir):
     lab.wait_state("b", "BACKUP")
 
 
+def test_real_strata_l4_death_moves_vip_fast(lab, workdir):
+    # The real strata-l4 serves the VIP on both nodes; the tracker has no
+    # pid file and learns strata-l4's PID from its admin socket.
+    la, sock_a = lab.strata_l4("a")
+    lb, sock_b = lab.strata_l4("b")
+    for n, prio, sock in (("a", 200, sock_a), ("b", 100, sock_b)):
+        tracker = {"name": "l4", "type": "strata-l4", "admin_socket": str(sock),
+                   "interval": "200ms", "timeout": "100ms"}
+        lab.vrrp(n, vrrp_config(workdir, n, [instance(priority=prio, track=["l4"])],
+                                trackers=[tracker]))
+    lab.wait_state("a", "MASTER")
+    lab.wait_state("b", "BACKUP")
+    lab.vrrps["a"].wait_log(f"watching strata-l4 pid {la.pid}")
+    answers = lab.probe(0.5).result()
+    assert answers and {a[2] for a in answers} == {"a"}  # through strata-l4
+    probe = lab.probe(5, stop_after="b")
+    time.sleep(0.5)
+    t_kill = time.monotonic()
+    la.send(signal.SIGKILL)
+    lost = outage(probe.result(), t_kill, "b")
+    print(f"\nreal strata-l4 killed on the master, client outage: {lost * 1000:.0f} ms")
+    assert lost < 0.2, lab.logs()
+    lab.wait_state("a", "FAULT")
+    assert lab.holders() == ["b"]
+
+
 def test_preempt_higher_priority_takes_vip_back(lab, workdir):
     conf_a = vrrp_config(workdir, "a", [instance(priority=200)])
     va, vb = start_pair(lab, workdir)

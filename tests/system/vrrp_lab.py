@@ -36,6 +36,9 @@ VIP4 = "10.77.1.100"
 VIP6 = "fd77:1::100"
 PORT = 8000
 NODE_IP = {"a": 1, "b": 2, "c": 9}
+# The probe and the stand-in services run SCHED_RR below strata-vrrp (50):
+# other work on a shared CI machine must not inflate the figures they take.
+CHRT = ["chrt", "-r", "10"]
 IP_FREEBIND = 15
 
 
@@ -142,7 +145,7 @@ class Lab:
 
     def service(self, node, vip=VIP4, port=PORT, pid_file=None, admin=None):
         """Starts the strata-l4 stand-in on `node`."""
-        argv = [PY, HERE / "vrrp_lab.py", "serve", vip, port, node]
+        argv = CHRT + [PY, HERE / "vrrp_lab.py", "serve", vip, port, node]
         if pid_file:
             argv += ["--pid-file", pid_file]
         if admin:
@@ -155,6 +158,27 @@ class Lab:
         """The last lines of every strata-vrrp log, for assertion messages."""
         return "\n".join(f"--- {n}:\n" + "\n".join(d.text().splitlines()[-lines:])
                          for n, d in self.vrrps.items())
+
+    def strata_l4(self, node, vip=VIP4, port=PORT, backend_port=9000):
+        """The real strata-l4 on `node`: VIP:port to a backend on loopback
+        that answers the node's name. Returns (daemon, admin socket path)."""
+        from conftest import binary
+        self.ns[node].popen([PY, HERE / "vrrp_lab.py", "serve", "127.0.0.1", backend_port, node])
+        sock = self.workdir / f"l4-{node}.sock"
+        listen = f"[{vip}]:{port}" if ":" in vip else f"{vip}:{port}"
+        conf = self.workdir / f"l4-{node}.conf"
+        conf.write_text(f"""node_name = "{node}";
+workers = 1;
+admin = {{ socket = "{sock}"; group = ""; }};
+access_log = "";
+services = ( {{ name = "vip"; listen = [ "{listen}" ]; balance = "round_robin";
+    health = {{ type = "none"; }};
+    instances = ( {{ address = "127.0.0.1:{backend_port}"; weight = 1; }} ); }} );
+""")
+        d = self.daemons(self.ns[node].argv([binary("strata-l4"), "-c", conf]),
+                         name=f"strata-l4-{node}")
+        d.wait_log("services", timeout=10)
+        return d, sock
 
     def has_vip(self, node, vip=VIP4):
         return vip in self.ns[node].addrs()
@@ -189,7 +213,8 @@ class Lab:
 
     def probe(self, duration, stop_after=None, vip=VIP4, port=PORT):
         """Starts the client probe; returns a Probe to .result() later."""
-        argv = [PY, HERE / "vrrp_lab.py", "probe", vip, port, duration, stop_after or "-"]
+        argv = CHRT + [PY, HERE / "vrrp_lab.py", "probe", vip, port, duration,
+                       stop_after or "-"]
         p = self.ns["c"].popen(argv, stdout=subprocess.PIPE, text=True)
         return Probe(p)
 

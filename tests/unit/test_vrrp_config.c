@@ -189,7 +189,8 @@ static void test_errors(void **state)
 			   "  interface = \"eth1\"; command = \"true\"; } );\n",
 		   "t.conf:4: trackers[0].command: not used by trackers of type \"interface\"");
 	expect_err(MINIMAL "trackers = ( { name = \"x\"; type = \"strata-l4\"; } );\n",
-		   "t.conf:3: trackers[0].pid_file: required for a strata-l4 tracker");
+		   "t.conf:3: trackers[0]: a strata-l4 tracker needs pid_file, admin_socket or "
+		   "both");
 	expect_err("instances = ( { name = \"A\"; interface = \"eth0\"; vrid = 5;\n"
 		   "  virtual_addresses = [ \"10.77.1.100\" ]; },\n"
 		   "  { name = \"B\"; interface = \"eth0\"; vrid = 5;\n"

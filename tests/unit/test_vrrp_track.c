@@ -211,6 +211,54 @@ static void test_l4_admin_probe_rise_fall(void **state)
 	teardown_env(&e);
 }
 
+/* A strata-l4 stand-in without a pid file: it only serves its admin socket. */
+static pid_t admin_child(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	pid_t pid;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	pid = fork();
+	if (pid == 0) {
+		listen(lfd, 4); /* SO_PEERCRED names the process that listened */
+		for (;;) {
+			char buf[64];
+			int c = accept(lfd, NULL, NULL);
+
+			if (c < 0)
+				_exit(1);
+			(void)!read(c, buf, sizeof(buf));
+			(void)!write(c, "OK\n", 3);
+			close(c);
+		}
+	}
+	close(lfd);
+	assert_true(pid > 0);
+	return pid;
+}
+
+static void test_l4_pid_from_admin_socket(void **state)
+{
+	struct env e;
+	pid_t p;
+
+	setup_env(&e, "{ name = \"l4\"; type = \"strata-l4\"; admin_socket = \"/dev/null\";\n"
+		      "  interval = \"20ms\"; timeout = \"100ms\"; }");
+	snprintf(e.cfg->track[0].admin_socket, sizeof(e.cfg->track[0].admin_socket), "%s", e.sock);
+	p = admin_child(e.sock);
+	start(&e);
+	spin(&e, 100);
+	assert_true(e.ts.t[0].up);
+	assert_int_equal(e.ts.t[0].pid, p); /* learnt from SO_PEERCRED */
+	kill(p, SIGKILL);
+	waitpid(p, NULL, 0);
+	spin(&e, 5); /* the pidfd, not a failed probe */
+	assert_false(e.ts.t[0].up);
+	teardown_env(&e);
+}
+
 /* Runs the script tracker until it has a result, reaping like the daemon. */
 static void run_script(struct env *e, int ms)
 {
@@ -313,6 +361,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_l4_pidfd_and_pid_file),
 	    cmocka_unit_test(test_l4_admin_probe_rise_fall),
+	    cmocka_unit_test(test_l4_pid_from_admin_socket),
 	    cmocka_unit_test(test_scripts),
 	    cmocka_unit_test(test_interface_events),
 	    cmocka_unit_test(test_state_file_and_notify),
