@@ -16,6 +16,11 @@ static const char hexd[] = "0123456789abcdef";
 
 int l7_fwd_header_kind(const char *name, size_t len)
 {
+	/* every received field comes through here: reject on the first byte */
+	char c = len ? (char)(name[0] | 0x20) : 0;
+
+	if (c != 'x' && c != 'f')
+		return -1;
 	switch (len) {
 	case 9:
 		if (http1_token_eq(name, len, "x-real-ip"))
@@ -140,6 +145,19 @@ struct fwd_ip {
 	bool v6;
 };
 
+static char *put_octet(char *p, unsigned v)
+{
+	if (v >= 100) {
+		*p++ = (char)('0' + v / 100);
+		v %= 100;
+		*p++ = (char)('0' + v / 10);
+	} else if (v >= 10) {
+		*p++ = (char)('0' + v / 10);
+	}
+	*p++ = (char)('0' + v % 10);
+	return p;
+}
+
 static void format_ip(const struct addr *client, struct fwd_ip *ip)
 {
 	struct addr a;
@@ -152,15 +170,14 @@ static void format_ip(const struct addr *client, struct fwd_ip *ip)
 	addr_normalize(&a); /* one form per client: ::ffff:a.b.c.d is a.b.c.d */
 	if (addr_family(&a) == AF_INET) {
 		const uint8_t *b = (const uint8_t *)&a.u.in4.sin_addr;
-		struct l7_wbuf w;
+		char *p = ip->text;
 
-		l7_w_init(&w, (uint8_t *)ip->text, sizeof(ip->text));
 		for (int i = 0; i < 4; i++) {
 			if (i)
-				l7_w_byte(&w, '.');
-			l7_w_u64(&w, b[i]);
+				*p++ = '.';
+			p = put_octet(p, b[i]);
 		}
-		ip->len = l7_w_done(&w);
+		ip->len = (int)(p - ip->text);
 		return;
 	}
 	ip->v6 = addr_family(&a) == AF_INET6;

@@ -14,6 +14,8 @@
 
 bool l7_hdr_rules_drop(const struct l7_hdr_rules *rules, const char *name, size_t len)
 {
+	if (!(rules->drop_lens & (1ull << (len & 63))))
+		return false; /* no remove or set name of this length */
 	for (uint32_t i = 0; i < rules->n_remove; i++) {
 		if (rules->remove[i].len == len && l7_name_eq(rules->remove[i].ptr, name, len))
 			return true;
@@ -29,12 +31,15 @@ bool l7_hdr_rules_drop(const struct l7_hdr_rules *rules, const char *name, size_
  * flags them), and Trailer, whose promise the re-framed body may not keep. */
 static bool is_hop_by_hop(const struct http1_header *f, enum l7_conn_mode conn)
 {
+	enum {
+		HOP = 1u << HTTP1_H_CONNECTION | 1u << HTTP1_H_KEEP_ALIVE |
+		      1u << HTTP1_H_PROXY_CONNECTION | 1u << HTTP1_H_TE | 1u << HTTP1_H_TRAILER |
+		      1u << HTTP1_H_UPGRADE | 1u << HTTP1_H_TRANSFER_ENCODING
+	};
+
 	if (f->id == HTTP1_H_UPGRADE && conn == L7_CONN_UPGRADE)
 		return false; /* tunnelling: the Upgrade offer goes through */
-	return (f->flags & HTTP1_HF_HOP_BY_HOP) || f->id == HTTP1_H_CONNECTION ||
-	       f->id == HTTP1_H_KEEP_ALIVE || f->id == HTTP1_H_PROXY_CONNECTION ||
-	       f->id == HTTP1_H_TE || f->id == HTTP1_H_TRAILER || f->id == HTTP1_H_UPGRADE ||
-	       f->id == HTTP1_H_TRANSFER_ENCODING;
+	return (f->flags & HTTP1_HF_HOP_BY_HOP) || ((1u << f->id) & HOP);
 }
 
 static void put_pairs(struct l7_wbuf *w, const struct l7_hdr_pair *p, uint32_t n)

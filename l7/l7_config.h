@@ -215,6 +215,7 @@ struct l7_hdr_rules {
 	struct l7_str *remove;
 	uint32_t n_remove;
 	uint32_t fwd_override; /* request side: L7_FWD_* bits the set/remove names cover */
+	uint64_t drop_lens;    /* bit (len & 63) per remove/set name: a quick "not named" */
 };
 
 /* A redirect location split at its variables. */

@@ -403,6 +403,10 @@ int l7_build_hdr_rules(struct l7_build *b, const config_setting_t *route, const 
 	    build_pairs(b, g, "add", request, &r->add, &r->n_add) ||
 	    build_removes(b, g, request, r) || (g && check_overlap(b, g, r)))
 		return -EINVAL;
+	for (uint32_t i = 0; i < r->n_set; i++)
+		r->drop_lens |= 1ull << (r->set[i].name.len & 63);
+	for (uint32_t i = 0; i < r->n_remove; i++)
+		r->drop_lens |= 1ull << (r->remove[i].len & 63);
 	/* a route that sets or removes a forwarding header takes it over */
 	for (uint32_t i = 0; request && i < r->n_set; i++) {
 		if ((k = l7_fwd_header_kind(r->set[i].name.ptr, r->set[i].name.len)) >= 0)
