@@ -25,7 +25,9 @@
  *  MDI = Master_Down_Interval = 3 * MAI + Skew_Time,
  *  Skew_Time = ((256 - Priority) * MAI) / 256                     (§6.1)
  *  (*) The RFC discards it; answering at once (as keepalived does) makes the
- *  lower master step down within one packet after a split brain heals.
+ *  lower master step down within one packet after a split brain heals. At
+ *  most one such answer per tenth of the interval, so a flood of adverts
+ *  (ours are link-local multicast) is not amplified.
  */
 #include "vrrp_fsm.h"
 
@@ -219,21 +221,31 @@ static void backup_rx(struct vrrp_fsm *fsm, uint64_t now, uint8_t priority, uint
 	fsm->down_timer = now + vrrp_fsm_master_down_us(fsm);
 }
 
+/* An advert now instead of at the timer, unless one left less than a tenth
+ * of the interval ago: a flood of adverts must not become a flood of ours. */
+static void answer_now(struct vrrp_fsm *fsm, uint64_t now)
+{
+	uint64_t ai = fsm->adver_int * CS_US;
+
+	if (fsm->adver_timer > now + ai - ai / 10)
+		return;
+	send_advert(fsm, fsm->priority);
+	fsm->adver_timer = now + ai;
+}
+
 static void master_rx(struct vrrp_fsm *fsm, uint64_t now, uint8_t priority, uint16_t mai,
 		      int sender_cmp)
 {
 	if (priority == 0) {
 		/* §6.4.3: answer a resigning peer at once so backups stay put. */
-		send_advert(fsm, fsm->priority);
-		fsm->adver_timer = now + fsm->adver_int * CS_US;
+		answer_now(fsm, now);
 		return;
 	}
 	if (priority > fsm->priority || (priority == fsm->priority && sender_cmp > 0)) {
 		become_backup(fsm, now, mai, VRRP_CAUSE_PREEMPTED);
 		return;
 	}
-	send_advert(fsm, fsm->priority);
-	fsm->adver_timer = now + fsm->adver_int * CS_US;
+	answer_now(fsm, now);
 }
 
 void vrrp_fsm_advert(struct vrrp_fsm *fsm, uint64_t now, uint8_t priority, uint16_t max_adver_int,

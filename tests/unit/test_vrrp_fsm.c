@@ -234,6 +234,23 @@ static void test_master_steps_down(void **state)
 	assert_int_equal(f.state, VRRP_ST_BACKUP);
 }
 
+static void test_master_answers_are_bounded(void **state)
+{
+	struct vrrp_fsm f;
+	struct rec r;
+
+	setup(&f, &r, 200, true, 0);
+	vrrp_fsm_startup(&f, 0);
+	vrrp_fsm_timer(&f, 400 * MS);
+	assert_int_equal(f.state, VRRP_ST_MASTER);
+	/* 1000 lower adverts in 100 ms: at most one answer per 10 ms. */
+	r.adverts = 0;
+	for (uint64_t t = 401 * MS; t < 501 * MS; t += 100)
+		vrrp_fsm_advert(&f, t, 100, 10, -1);
+	assert_true(r.adverts >= 9 && r.adverts <= 11);
+	assert_int_equal(f.state, VRRP_ST_MASTER);
+}
+
 static void test_shutdown(void **state)
 {
 	struct vrrp_fsm f;
@@ -347,6 +364,7 @@ int main(void)
 	    cmocka_unit_test(test_preempt_delay),
 	    cmocka_unit_test(test_backup_learns_master_interval),
 	    cmocka_unit_test(test_master_steps_down),
+	    cmocka_unit_test(test_master_answers_are_bounded),
 	    cmocka_unit_test(test_shutdown),
 	    cmocka_unit_test(test_fault),
 	    cmocka_unit_test(test_priority_change_advertised),
