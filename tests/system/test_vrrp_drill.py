@@ -63,7 +63,7 @@ def one_run(lab, workdir, impl, hard):
         b = lab.keepalived("b", keepalived_config(workdir, "b", priority=100))
         wait_log(a, "(VI_1) Entering MASTER STATE")
         wait_log(b, "(VI_1) Entering BACKUP STATE")
-    time.sleep(0.4)
+    time.sleep(0.2)
     probe = lab.probe(5, stop_after="b")
     time.sleep(0.3 + random.uniform(0, 0.1))  # anywhere in the advert interval
     t0 = time.monotonic()
