@@ -234,10 +234,10 @@ static int check_listen_unique(const config_setting_t *list, const struct l4_con
 					char buf[ADDR_STR_MAX];
 
 					addr_format(&s->listen[b].addr, buf, sizeof(buf));
-					return cfg_errf(
+					return cfg_errf_key(
 					    err, config_setting_get_elem(list, (unsigned)upto),
-					    "listen address %s is already used by service '%s'",
-					    buf, c->svc[i].name);
+					    "listen", "%s is already used by service '%s'", buf,
+					    c->svc[i].name);
 				}
 	return 0;
 }
