@@ -337,6 +337,7 @@ int vrrp_nl_addr_find(struct vrrp_nl *nl, const struct vrrp_vip *vip, int *ifind
 
 struct primary_ctx {
 	int ifindex;
+	bool global;
 	bool found;
 	union vrrp_pkt_ip ip;
 };
@@ -350,7 +351,7 @@ static void on_primary(void *arg, const struct dump_addr *a)
 	if (a->family == AF_INET && !(a->flags & IFA_F_SECONDARY)) {
 		p->ip = a->ip;
 		p->found = true;
-	} else if (a->family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&a->ip.v6) &&
+	} else if (a->family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&a->ip.v6) != p->global &&
 		   !(a->flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED))) {
 		/* A tentative address cannot be a source yet: wait for DAD. */
 		p->ip = a->ip;
@@ -358,9 +359,10 @@ static void on_primary(void *arg, const struct dump_addr *a)
 	}
 }
 
-int vrrp_nl_primary_addr(struct vrrp_nl *nl, int ifindex, int family, union vrrp_pkt_ip *out)
+int vrrp_nl_primary_addr(struct vrrp_nl *nl, int ifindex, int family, bool global,
+			 union vrrp_pkt_ip *out)
 {
-	struct primary_ctx p = {.ifindex = ifindex};
+	struct primary_ctx p = {.ifindex = ifindex, .global = global};
 	int rc = addr_dump(nl, family, on_primary, &p);
 
 	if (rc < 0)

@@ -65,8 +65,11 @@ int vrrp_nl_addr_find(struct vrrp_nl *nl, const struct vrrp_vip *vip, int *ifind
 
 /* The address adverts are sent from: IPv4 the first address on `ifindex`
  * that is not one of ours (RFC 5798 §5.1.1.1 "primary address"), IPv6 its
- * link-local address (§5.1.2.1). -EADDRNOTAVAIL when there is none. */
-int vrrp_nl_primary_addr(struct vrrp_nl *nl, int ifindex, int family, union vrrp_pkt_ip *out);
+ * link-local address (§5.1.2.1), or with `global` its first global one
+ * (unicast to peers named by global addresses). -EADDRNOTAVAIL when there
+ * is none. */
+int vrrp_nl_primary_addr(struct vrrp_nl *nl, int ifindex, int family, bool global,
+			 union vrrp_pkt_ip *out);
 
 /* Creates a macvlan `name` on `parent` with MAC `mac`, mode private, IPv6
  * address generation off (no link-local, no DAD, no MLD from a backup's

@@ -31,9 +31,14 @@ static const char *ipstr(int family, const union vrrp_pkt_ip *ip, char *buf, siz
 /* The advert source may appear late (DHCP, IPv6 DAD): look it up again. */
 static bool have_src(struct vrrp_inst *in)
 {
+	/* IPv6 unicast to global peers: they list our global address. */
+	bool global = in->cfg->family == AF_INET6 && in->cfg->npeer &&
+		      !IN6_IS_ADDR_LINKLOCAL(&in->cfg->peer[0].v6);
+
 	if (in->has_src || in->cfg->has_src)
 		return true;
-	if (vrrp_nl_primary_addr(in->d->nl, in->ifc->ifindex, in->cfg->family, &in->src) == 0)
+	if (vrrp_nl_primary_addr(in->d->nl, in->ifc->ifindex, in->cfg->family, global, &in->src) ==
+	    0)
 		in->has_src = true;
 	return in->has_src;
 }

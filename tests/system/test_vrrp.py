@@ -256,6 +256,25 @@ def test_unicast_peers_elect_and_fail_over(lab, workdir):
     assert lost < 0.6, lab.logs()
 
 
+def test_ipv6_unicast_peers(lab, workdir):
+    peers = {"a": "fd77:1::2", "b": "fd77:1::1"}
+    vips = [VIP6 + "/64"]
+    for n, p in (("a", 200), ("b", 100)):
+        lab.service(n, vip=VIP6)
+        lab.vrrp(n, vrrp_config(workdir, n, [instance(vrid=53, priority=p, vips=vips,
+                                                       unicast_peers=[peers[n]])]))
+    lab.wait_state("a", "MASTER")
+    lab.wait_state("b", "BACKUP")
+    time.sleep(0.5)  # several adverts: B keeps hearing A, unicast, global source
+    assert lab.state("b") == "BACKUP"
+    assert lab.holders(VIP6) == ["a"]
+    probe = lab.probe(5, stop_after="b", vip=VIP6)
+    time.sleep(0.3)
+    t_kill = time.monotonic()
+    lab.vrrps["a"].send(signal.SIGKILL)
+    assert outage(probe.result(), t_kill, "b") < 0.6, lab.logs()
+
+
 def test_split_brain_heals_to_one_master(lab, workdir):
     va, vb = start_pair(lab, workdir)
     lab.wait_state("a", "MASTER")
