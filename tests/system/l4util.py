@@ -15,6 +15,7 @@ says otherwise), so strata-l4's HTTP health check can be pointed at it.
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import struct
@@ -275,12 +276,20 @@ def metrics_text(port):
 
 
 def metric(text, name, **labels):
-    """The value of one series in an exposition text, or None."""
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    key = f"{name}{{{want}}}" if labels else name
+    """The value of the series of `name` with exactly these labels (any
+    order) in an exposition text, or None."""
+    want = {k: str(v) for k, v in labels.items()}
     for line in text.splitlines():
-        if line.startswith(key + " "):
-            return float(line.split()[-1])
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        key, _, value = line.rpartition(" ")
+        if key == name and not want:
+            return float(value)
+        if not key.startswith(name + "{"):
+            continue
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', key[len(name):]))
+        if got == want:
+            return float(value)
     return None
 
 
