@@ -10,6 +10,7 @@ import os
 import pathlib
 import random
 import re
+import shlex
 import socket
 import time
 from dataclasses import dataclass, field
@@ -88,6 +89,13 @@ def wait_tcp(port, timeout, proc=None):
         except OSError:
             time.sleep(0.02)
     raise Unavailable(f"127.0.0.1:{port} not accepting after {timeout:.0f}s")
+
+
+def shown(argv, ctx):
+    """A command line as the report prints it: quoted, the temp dir as
+    $BENCH_TMP and checkout paths relative to the checkout."""
+    text = shlex.join(str(a) for a in argv)
+    return text.replace(str(ctx.tmp), "$BENCH_TMP").replace(str(HERE.parents[1]) + "/", "")
 
 
 def _tail(text, n=3):
@@ -186,7 +194,8 @@ def prepare(peer, ctx, backend_addr):
         conf = render(tier.template, values, wdir / tier.template)
         rc, out, err = ctx.registry.run(check_argv(tier.kind, conf, ctx.bin_dir, wdir), 30)
         if rc != 0:
-            raise Unavailable(f"config check failed (exit {rc}): " + _tail(out + err))
+            raise Unavailable(f"config check failed (exit {rc}): "
+                              + _tail(out + err).replace(str(ctx.tmp), "$BENCH_TMP"))
         plan.append((tier, conf, wdir, peer._ports[i]))
     return plan
 
@@ -202,7 +211,7 @@ def start(peer, ctx, backend_addr):
             p = ctx.registry.start(f"{peer.id}-{tier.role}", argv, wdir / "stderr.log",
                                    workers=1 if tier.kind == "nginx" else 0)
             run.procs.insert(0, (tier.role, p))
-            run.commands.insert(0, " ".join(str(a) for a in argv))
+            run.commands.insert(0, shown(argv, ctx))
             wait_tcp(port, 10, p)
     except BaseException:
         stop(run, ctx)
@@ -241,6 +250,6 @@ def start_backend(kind, ctx):
     argv = procs.pinned(ctx.cpu_load, argv)
     p = ctx.registry.start(f"backend-{kind}", argv, wdir / "stderr.log", workers=workers)
     wait_tcp(port, 10, p)
-    p.command = " ".join(str(a) for a in argv)
+    p.command = shown(argv, ctx)
     p.workdir = wdir
     return p, f"127.0.0.1:{port}"

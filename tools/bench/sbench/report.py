@@ -51,21 +51,50 @@ def _keys(sc):
     return out
 
 
+# Columns of the ratio table: (figure key, short header).
+RATIO_COLS = [("small.cpu_us", "CPU / small req"), ("16k.cpu_us", "CPU / 16 KiB req"),
+              ("conn.cpu_us", "CPU / new conn"), ("bulk.cpu_s_gib", "CPU / GiB"),
+              ("tls.hs_per_cpu_s", "handshakes / CPU-s"), ("h2.cpu_us", "CPU / h2 req"),
+              ("small.rps", "small req/s"), ("16k.rps", "16 KiB req/s"),
+              ("conn.cps", "new conn/s"), ("h2.rps", "h2 req/s"),
+              ("small.p99_ms", "p99 small"), ("idle.rss_b", "RSS / idle conn")]
+
+
 def scenario_table(sc):
-    strata = [p for p in sc["peers"] if p["strata"]]
-    others = [p for p in sc["peers"] if not p["strata"]]
-    cols = [p["id"] for p in sc["peers"]]
-    ratio_cols = [(s["id"], o["id"]) for s in strata for o in others]
-    head = ["figure"] + cols + [f"{s}/{o}" for s, o in ratio_cols]
+    """Every figure (rows) of every peer (columns): median (min–max)."""
+    head = ["figure"] + [p["id"] for p in sc["peers"]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key in _keys(sc):
         f = stats.figure(key)
         label = f"{f.label}" + (f" ({f.unit})" if f.unit else "")
         row = [label] + [cell(p["figures"].get(key), key) for p in sc["peers"]]
-        for s, o in ratio_cols:
-            r = sc["ratios"].get(s, {}).get(o, {}).get(key)
-            row.append(f"{r:.2f}×" if r is not None else "—")
         lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def ratio_table(sc):
+    """Strata/peer for the key figures, one row per pair, from medians; empty
+    when no Strata peer was measured."""
+    strata = [p["id"] for p in sc["peers"] if p["strata"] and p["figures"]]
+    others = [p["id"] for p in sc["peers"] if not p["strata"] and p["figures"]]
+    cols = [(k, h) for k, h in RATIO_COLS
+            if any(k in sc["ratios"].get(s, {}).get("best", {}) for s in strata)]
+    if not strata or not others or not cols:
+        return ""
+    head = ["Strata / peer"] + [h for _, h in cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in strata:
+        r = sc["ratios"][s]
+        for o in others + ["best"]:
+            name = f"{s} / {o}" if o != "best" else f"**{s} / best peer**"
+            row = [name]
+            for k, _ in cols:
+                v = r.get(o, {}).get(k)
+                cellv = f"{v:.2f}×" if v is not None else "—"
+                if o == "best" and v is not None:
+                    cellv = f"**{cellv}** ({r['best_peer'][k]})"
+                row.append(cellv)
+            lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -99,6 +128,16 @@ def _unavailable(sc):
             if not p["available"] and p["runs"]]
 
 
+def _reps(results):
+    n = results["settings"]["reps"]
+    return f"{n} repetition{'s' if n != 1 else ''}"
+
+
+def _load_range(results):
+    loads = [v for sc in results["scenarios"] for p in sc["peers"] for v in p.get("loadavg", [])]
+    return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "?"
+
+
 def write_markdown(results, path, chart_dir):
     m = results["machine"]
     rel = pathlib.Path(chart_dir).relative_to(pathlib.Path(path).parent)
@@ -115,8 +154,9 @@ def write_markdown(results, path, chart_dir):
             headline(results), "",
             "## Machine", "",
             f"- {m['nproc']} CPUs: {m['cpu']}; kernel {m['kernel']}; "
-            f"{m['mem_gib']:.0f} GiB RAM; load average at start {m['loadavg_start']}, "
-            f"at end {results.get('loadavg_end', '?')}",
+            f"{m['mem_gib']:.0f} GiB RAM",
+            f"- 1-minute load average when each peer started: {_load_range(results)} "
+            "(the box is shared: absolute req/s move with it, CPU per request much less)",
             f"- {m['haproxy']}; {m['nginx']}; {m['wrk']}; {m['strata']}", ""]
     out += [METHOD.read_text().strip(), ""] if METHOD.exists() else []
     out += _commands(results)
@@ -127,8 +167,12 @@ def write_markdown(results, path, chart_dir):
         checks = [f"- {p['id']}: {p['check']}" for p in sc["peers"] if p.get("check")]
         if checks:
             out += ["", "Plumbing checked before measuring (client 127.0.0.77):", ""] + checks
-        out += ["", "Median (min–max) over repetitions; ratio columns divide medians.", "",
+        out += ["", f"Median (min–max) over {_reps(results)}.", "",
                 scenario_table(sc), ""]
+        rt = ratio_table(sc)
+        if rt:
+            out += ["Ratios Strata/peer, medians of this run (below 1× means less CPU, "
+                    "latency or memory; above 1× means more req/s or handshakes):", "", rt, ""]
         if sc["targets"]:
             out += ["| Strata | target | measured | verdict |", "|---|---|---|---|"]
             out += target_rows(sc["targets"]) + [""]

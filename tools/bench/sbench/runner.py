@@ -81,6 +81,8 @@ def run_scenario(ctx, sc, only=()):
 
 def _one_rep(ctx, sc, peer, rec, rep, addr, backend, counter):
     tag = f"{sc.id} rep {rep + 1}/{ctx.mode.reps} {peer.id}"
+    with open("/proc/loadavg") as f:  # how busy the shared box was, for the reader
+        rec.setdefault("loadavg", []).append(float(f.read().split()[0]))
     try:
         run = peers.start(peer, ctx, addr)
     except peers.Unavailable as e:
