@@ -59,7 +59,7 @@ enum l7_conn_mode {
 
 struct l7_req_ctx {
 	const struct l7_snapshot *snap;	    /* node name for generated request ids */
-	const struct l7_listener *listener; /* forwarding header switches and trust */
+	const struct l7_listener *listener; /* required: forwarding switches and trust */
 	const struct l7_route *route;	    /* header rules, sticky cookie; NULL: none */
 	const struct http1_request *req;
 	const struct addr *client; /* the client: PPv2 source (else the socket peer) */
