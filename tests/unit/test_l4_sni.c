@@ -15,7 +15,7 @@
 #include <stdlib.h>
 
 #include "guard.h"
-#include "sni.h"
+#include "../../l4/lb/sni.h"
 
 /* Captured with a plain TCP listener on 127.0.0.1 (first flight only). */
 static const unsigned char openssl_x_bin[] = {
