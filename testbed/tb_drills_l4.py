@@ -4,6 +4,8 @@ Each drill runs under steady load from the client namespace (tb_drill.Drill)
 and measures what a client saw. Faults are real: signals to the daemons'
 PIDs, a bridge port taken down.
 """
+import os
+import re
 import signal
 import time
 
@@ -13,7 +15,7 @@ import tb_drill
 import tb_net
 import tb_proc
 import tb_topo
-from tb_watch import Monitor, Poller, neigh_to, vip_added
+from tb_watch import Monitor, neigh_to, vip_added, vip_deleted
 
 MAC = {"a": "02:77:00:00:00:01", "b": "02:77:00:00:00:02"}
 VIP = tb_topo.VIP
@@ -89,9 +91,13 @@ class L4Hard(Failover):
             "client's neighbour entry moves to lb-b.")
 
     def fault(self):
-        tb_proc.signal_daemon(tb_topo.daemon("vrrp-a"), signal.SIGKILL)
-        tb_proc.signal_daemon(tb_topo.daemon("l4-a"), signal.SIGKILL)
+        vrrp, l4 = tb_proc.Exit(tb_topo.daemon("vrrp-a")), tb_proc.Exit(tb_topo.daemon("l4-a"))
+        for watch in (vrrp, l4):
+            if watch.pid:
+                os.kill(watch.pid, signal.SIGKILL)
         self.event("SIGKILL vrrp-a, l4-a", self.t_fault)
+        gone = [vrrp.wait(), l4.wait()]
+        self.values["exit_s"] = None if None in gone else max(gone) - self.t_fault
 
     def analyze(self, records):
         t0 = self.t_fault
@@ -105,6 +111,7 @@ class L4Hard(Failover):
         elsewhere = [r for r in bad if r["seq"] not in exposed]
         self.values.update(in_flight_at_kill=len(at_kill), sent_to_dead_node=len(gap),
                            failed_elsewhere=len(elsewhere))
+        self.figure("both processes gone after the signal", A.ms(self.values["exit_s"]), "ms")
         self.figure("requests in flight on lb-a at the kill", len(at_kill))
         self.figure("requests sent to lb-a before the client switched", len(gap))
         self.figure("failed among those (on the dead node)", len(bad) - len(elsewhere))
@@ -122,21 +129,63 @@ class L4Graceful(Failover):
             "over after Skew_Time; once the VIP is on lb-b, strata-l4 on lb-a gets SIGTERM: "
             "its listeners close and open connections may finish (drain_timeout).")
 
+    def prepare(self):
+        self.addr_a = self.monitor(Monitor("st-lb-a", "address"))
+        super().prepare()
+
     def fault(self):
         tb_proc.signal_daemon(tb_topo.daemon("vrrp-a"), signal.SIGTERM)
         self.event("SIGTERM vrrp-a", self.t_fault)
 
     def during(self):
         super().during()
-        t = time.monotonic()
-        tb_proc.signal_daemon(tb_topo.daemon("l4-a"), signal.SIGTERM)
-        self.event("SIGTERM l4-a (drain)", t)
+        l4 = tb_topo.daemon("l4-a")
+        self.log_at = l4.log.stat().st_size
+        self.l4_exit = tb_proc.Exit(l4)
+        self.t_term = time.monotonic()
+        tb_proc.signal_daemon(l4, signal.SIGTERM)
+        self.event("SIGTERM l4-a (drain)", self.t_term)
+
+    def drained(self):
+        """Waits for strata-l4 on lb-a to finish its drain (drain_timeout is
+        5 s); returns (seconds it took, connections it had to close)."""
+        t = self.l4_exit.wait(10.0)
+        with open(tb_topo.daemon("l4-a").log, "rb") as f:
+            f.seek(self.log_at)
+            log = f.read().decode(errors="replace")
+        cut = re.search(r"drain timeout: closing (\d+) connections", log)
+        return (None if t is None else t - self.t_term), int(cut.group(1)) if cut else 0
 
     def analyze(self, records):
         t_switch = self.takeover(records) or self.t_fault
-        on_a = [r for r in records if r["t0"] < t_switch and r["t1"] > self.t_fault]
-        self.values["in_flight_at_switch"] = len(on_a)
-        self.figure("requests under way on lb-a while the VIP moved", len(on_a))
+        t_gone = self.addr_a.first(vip_deleted(VIP), self.t_fault) or self.t_fault
+        self.values["vip_removed_s"] = t_gone - self.t_fault
+        # Under way on lb-a when its VIP went: lb-a can no longer send from
+        # the VIP (the route lookup refuses a source address it does not
+        # hold) and the client's next segments go to lb-b after the switch,
+        # so such an exchange can be lost. Requests sent between the removal
+        # and the switch only lose their SYN, which the client repeats 1 s
+        # later, by then to lb-b.
+        spanning = A.in_flight(records, t_gone)
+        gap = [r for r in records if t_gone <= r["t0"] < t_switch]
+        bad = A.failed(records)
+        spans = {r["seq"] for r in spanning}
+        elsewhere = [r for r in bad if r["seq"] not in spans]
+        self.values.update(in_flight_at_removal=len(spanning), sent_in_gap=len(gap),
+                           failed_elsewhere=len(elsewhere))
+        self.figure("VIP removed from lb-a after the signal", A.ms(t_gone - self.t_fault), "ms")
+        self.figure("requests under way on lb-a when its VIP was removed", len(spanning))
+        self.figure("requests sent between removal and switch (SYN repeated after 1 s)",
+                    len(gap))
+        self.figure("failed anywhere else", len(elsewhere))
+        self.check("failures only among requests under way on lb-a at the VIP removal",
+                   not elsewhere)
+        took, cut = self.drained()
+        self.values.update(drain_s=took, drain_cut=cut)
+        self.figure("strata-l4 on lb-a drained and exited after", A.ms(took), "ms")
+        # A client that got its whole answer but whose FIN went to lb-b
+        # after the switch leaves lb-a a connection it waits for in vain.
+        self.figure("connections lb-a still held at drain_timeout (closed)", cut)
         self.check("no failed requests", self.values["failed"] == 0)
         kept, seen = self.stickiness(records, t_switch)
         self.check("at least 95 % of clients keep their L7 instance",

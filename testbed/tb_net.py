@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 
 IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "ip"
 NETNS_DIR = "/run/netns"
@@ -199,3 +200,29 @@ def http_get(ns, addr, port, path, source=None, host="strata.test", timeout=2.0)
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return int(lines[0].split()[1]), headers, body
+
+
+def _listens(port):
+    """Whether this thread's namespace has a TCP listener on `port`
+    (/proc/thread-self/net/tcp is the reading thread's namespace's table)."""
+    want = f":{port:04X}"
+    with open("/proc/thread-self/net/tcp") as f:
+        for line in f.read().splitlines()[1:]:
+            f_ = line.split()
+            if len(f_) > 3 and f_[1].endswith(want) and f_[3] == "0A":
+                return True
+    return False
+
+
+def listener_closed_at(ns, port, timeout=3.0, step=0.002):
+    """Polls `ns` every `step` s until nothing listens on TCP `port`; returns
+    that monotonic time, or None after `timeout`. A killed io_uring server's
+    listener outlives the process: the ring is torn down asynchronously."""
+    def loop():
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _listens(port):
+                return time.monotonic()
+            time.sleep(step)
+        return None
+    return in_netns(ns, loop)

@@ -8,6 +8,7 @@ A PID counts as ours only while /proc/PID is alive, not a zombie, runs the
 expected binary and sits in the expected namespace.
 """
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -111,6 +112,40 @@ def signal_daemon(d, sig):
     if pid:
         os.kill(pid, sig)
     return pid
+
+
+class Exit:
+    """Watches a running daemon's exit through a pidfd (poll says readable
+    the moment the process has exited), so a drill knows when a killed
+    process actually stopped, which under load is tens of ms after the
+    signal."""
+
+    def __init__(self, d):
+        self.pid = pid_of(d)
+        self.fd = os.pidfd_open(self.pid) if self.pid else None
+
+    def wait(self, timeout=5.0):
+        """The monotonic time the process was seen gone, or None."""
+        if self.fd is None:
+            return None
+        try:
+            p = select.poll()
+            p.register(self.fd, select.POLLIN)
+            if not p.poll(timeout * 1000):
+                return None
+            return time.monotonic()
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+
+def kill_timed(d, sig):
+    """Sends `sig` to `d`; returns (time sent, time it was gone or None)."""
+    watch = Exit(d)
+    t = time.monotonic()
+    if watch.pid:
+        os.kill(watch.pid, sig)
+    return t, watch.wait()
 
 
 def wait_gone(pid, d, timeout):
