@@ -227,11 +227,11 @@ void l7_x_upstream_failed(struct l7_exchange *x, int term, int status, int cond)
 		       (unsigned long long)x->c->id, l7_term_name((enum l7_term)term),
 		       up->servers[idx >= 0 ? idx : 0].name.ptr, x->tries + 1, up->retry.tries);
 	}
-	l7_tx_clear(&x->tx_up, &x->w->bufs);
 	if (x->tx_up.busy || x->u_closing) {
-		x->retry_pending = true;
+		x->retry_pending = true; /* the send completion clears tx_up */
 		return;
 	}
+	l7_tx_clear(&x->tx_up, &x->w->bufs);
 	l7_x_connect(x);
 }
 

@@ -212,8 +212,10 @@ void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
 	/* loop_destroy() will free every slot still open; connections drop
 	 * their generation references in on_free, so keep w alive until then:
 	 * it is leaked on purpose at exit (one struct per worker). */
-	while (w->conns)
-		l7_conn_close(w->conns, L7_TERM_DRAIN);
+	for (struct l7_conn *c = w->conns, *next; c; c = next) {
+		next = c->next; /* unlinked only when its slot is freed */
+		l7_conn_close(c, L7_TERM_DRAIN);
+	}
 	l7_uconn_tick(w, true);
 	for (uint32_t id = 0; id < L7_LSLOTS; id++)
 		listener_close(w, &w->ls[id]);

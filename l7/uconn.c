@@ -64,8 +64,9 @@ static void u_shutdown(struct l7_uconn *u, enum l7_ustate st)
 {
 	if (u->state == L7_US_IDLE)
 		local_unlink(u);
+	/* u->x stays: a send still in flight reports to its exchange, which
+	 * lets go of u when that completion arrives (exchange_up.c). */
 	u->state = (uint8_t)st;
-	u->x = NULL;
 	l7_inq_clear(&u->in, &u->w->bufs);
 	loop_prep_cancel_slot(u->w->loop, u->slot);
 	loop_slot_close(u->w->loop, u->slot);

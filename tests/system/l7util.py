@@ -335,6 +335,9 @@ def simple_stack(daemons, workdir, n_backends=1, upstream_extra="", routes=None,
     """n strata-echo backends behind one strata-l7; returns (l7, backends)."""
     bes = [start_echo(daemons, f"be-{i}") for i in range(n_backends)]
     port = free_port()
+    if "health" not in upstream_extra:
+        # active checks open connections of their own: off unless asked for
+        upstream_extra += " health = { enabled = false; };"
     text = l7_conf(workdir, port,
                    {"echo": ([(b.name, b.port, server_extra) for b in bes], upstream_extra)},
                    routes=routes, proxy=proxy, listener_extra=listener_extra,
