@@ -96,6 +96,8 @@ static int build_client_head(struct l7_exchange *x)
 
 	ctx.framing = client_framing(x);
 	ctx.content_length = x->resp.h.content_length;
+	if (x->w->draining)
+		x->client_keep = false; /* SIGTERM came while this request ran */
 	if (x->tunnel)
 		ctx.conn = L7_CONN_UPGRADE;
 	else if (!x->client_keep || !x->up_done)
