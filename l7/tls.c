@@ -145,6 +145,12 @@ void l7_tls_fini(struct l7_tls *t)
 {
 	if (!t)
 		return;
+	/* OpenSSL drops the session from the cache when an established
+	 * connection is freed without a shutdown; a client that just closed
+	 * TCP did nothing wrong, so keep its session resumable. A failed
+	 * connection's session is dropped as OpenSSL intends. */
+	if (t->ssl && t->state != L7_TLS_HANDSHAKE && t->state != L7_TLS_FAILED)
+		SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(t->ssl);
 	t->ssl = NULL;
 	l7_obuf_free(&t->out);

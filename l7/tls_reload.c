@@ -44,12 +44,21 @@ int l7_tls_fail(struct cfg_err *err, const char *where, const char *fmt, ...)
 const char *l7_tls_ossl_why(void)
 {
 	static __thread char buf[160];
-	unsigned long e = ERR_peek_last_error();
+	unsigned long e = ERR_peek_error();
 	const char *r = e ? ERR_reason_error_string(e) : NULL;
 
 	snprintf(buf, sizeof(buf), "%s", r ? r : "unknown OpenSSL error");
 	ERR_clear_error();
 	return buf;
+}
+
+/* Why BIO_new_file failed: fopen's errno says it best. */
+static const char *read_why(void)
+{
+	int e = errno;
+
+	ERR_clear_error();
+	return strerror(e);
 }
 
 /* --- one certificate ------------------------------------------------------------ */
@@ -60,7 +69,7 @@ static int read_chain(struct build *b, const struct l7_tls_cert_conf *cc, struct
 	X509 *x;
 
 	if (!bio)
-		return fail(b, cc->where, "%s: cannot read: %s", cc->cert, l7_tls_ossl_why());
+		return fail(b, cc->where, "%s: cannot read: %s", cc->cert, read_why());
 	c->x509 = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL);
 	if (!c->x509) {
 		BIO_free(bio);
@@ -79,17 +88,27 @@ static int read_chain(struct build *b, const struct l7_tls_cert_conf *cc, struct
 	return c->chain ? 0 : fail(b, cc->where, "%s: out of memory", cc->cert);
 }
 
+/* An encrypted key fails instead of OpenSSL prompting on the terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	return 0;
+}
+
 static int read_key(struct build *b, const struct l7_tls_cert_conf *cc, struct l7_tls_cert *c)
 {
 	const char *path = cc->key ? cc->key : cc->cert;
 	BIO *bio = BIO_new_file(path, "r");
 
 	if (!bio)
-		return fail(b, cc->where, "%s: cannot read: %s", path, l7_tls_ossl_why());
-	c->key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+		return fail(b, cc->where, "%s: cannot read: %s", path, read_why());
+	c->key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	BIO_free(bio);
-	if (!c->key)
-		return fail(b, cc->where, "%s: no PEM private key (%s)", path, l7_tls_ossl_why());
+	if (!c->key) {
+		/* OpenSSL 3's decoders only say "unsupported" here */
+		ERR_clear_error();
+		return fail(b, cc->where, "%s: no usable PEM private key (missing or encrypted)",
+			    path);
+	}
 	if (X509_check_private_key(c->x509, c->key) != 1)
 		return fail(b, cc->where, "%s: the key does not match the certificate %s", path,
 			    cc->cert);

@@ -228,7 +228,9 @@ static inline SSL_CTX *tk_client_ctx(X509 *ca)
 		X509_STORE_add_cert(SSL_CTX_get_cert_store(c), ca);
 		SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
 	}
-	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT);
+	/* no client cache: freeing a context marks its cached sessions not
+	 * resumable, and tests keep sessions across client contexts */
+	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
 	return c;
 }
 
@@ -255,8 +257,12 @@ static inline void tk_client_new(struct tk_client *c, SSL_CTX *ctx, const char *
 		SSL_set_alpn_protos(c->ssl, alpn, alen);
 }
 
+/* Frees the client after a (one-sided) close_notify: OpenSSL marks the
+ * session of an unclean close not resumable. */
 static inline void tk_client_free(struct tk_client *c)
 {
+	if (SSL_is_init_finished(c->ssl))
+		SSL_shutdown(c->ssl);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 }
