@@ -7,6 +7,7 @@ runs inside the testbed's namespaces (a crash of `up` may have lost a PID
 file) and deletes the namespaces, which removes every link with them.
 Neither touches the root namespace.
 """
+import json
 import os
 import signal
 import subprocess
@@ -190,29 +191,88 @@ def wait_ready(timeout=20.0):
     raise BedError(f"testbed not ready after {timeout}s: {why}")
 
 
-def status():
+def ctl(d, command):
+    """stratactl -s SOCKET COMMAND for daemon `d`: (exit status, output lines)."""
+    res = subprocess.run([str(tb_topo.BIN / "stratactl"), "-s", str(d.admin), "-t", "2"]
+                         + command.split(), capture_output=True, text=True)
+    return res.returncode, (res.stdout + res.stderr).rstrip("\n").splitlines()
+
+
+def _rows(lines, first):
+    return [line.split() for line in lines if line.split()[:1] == [first]]
+
+
+def _summary():
+    """One line per daemon with what stratactl says; returns (lines, all well)."""
+    well = True
+    out = []
+    names = {v: k for k, v in tb_topo.L7.items()}
+    for node in ("a", "b"):
+        d = tb_topo.daemon(f"vrrp-{node}")
+        rc, lines = ctl(d, "show") if tb_proc.pid_of(d) else (1, [])
+        row = next(iter(_rows(lines, "VI_1")), None)
+        well &= rc == 0 and row is not None
+        out.append(f"{d.name:7} " + (f"VI_1 {row[3]}, priority {row[4]}, master {' '.join(row[6:-1])}"
+                                     if row else "no answer"))
+    for node in ("a", "b"):
+        d = tb_topo.daemon(f"l4-{node}")
+        rc1, svc = ctl(d, "show services") if tb_proc.pid_of(d) else (1, [])
+        rc2, inst = ctl(d, "show instances") if tb_proc.pid_of(d) else (1, [])
+        well &= rc1 == 0 and rc2 == 0
+        s_row = next(iter(_rows(svc, tb_topo.L4_SERVICE)), None)
+        conns = f"{s_row[5]} active / {s_row[6]} total connections" if s_row else "no answer"
+        insts = ", ".join(f"{names.get(r[1].split(':')[0], r[1])} {r[5]}{'' if r[6] == 'yes' else ' (out)'}"
+                          f" {r[8]} active" for r in _rows(inst, tb_topo.L4_SERVICE))
+        out.append(f"{d.name:7} {conns}; L7 instances: {insts or '?'}")
+    for name in tb_topo.L7:
+        d = tb_topo.daemon(name)
+        rc1, stats = ctl(d, "show stats") if tb_proc.pid_of(d) else (1, [])
+        rc2, srv = ctl(d, f"show servers {tb_topo.L7_UPSTREAM}") if tb_proc.pid_of(d) else (1, [])
+        well &= rc1 == 0 and rc2 == 0
+        kv = dict(line.split(None, 1) for line in stats if len(line.split(None, 1)) == 2)
+        bes = ", ".join(f"{r[1]} {r[4]}{'' if r[3] == 'ready' else ' ' + r[3]} {r[6]} active"
+                        for r in _rows(srv, tb_topo.L7_UPSTREAM))
+        out.append(f"{name:7} {kv.get('connections', '?')} client connections, "
+                   f"{kv.get('upstream_requests', '?')} requests sent up; backends: {bes or '?'}")
+    for name, addr in tb_topo.BACKENDS.items():
+        try:
+            _, _, body = tb_net.http_get("st-" + name, addr, tb_topo.BE_PORT, "/stats",
+                                         timeout=1.0)
+            st = json.loads(body)
+            out.append(f"{name:7} {st['connections_active'] - 1} connections, "
+                       f"{st['requests_total'] - 1} requests served")
+        except (OSError, ValueError, KeyError):
+            well = False
+            out.append(f"{name:7} no answer")
+    return out, well
+
+
+def status(full=False):
     """Prints who runs, who is VRRP master, every tier's health and the
-    connection counts, through stratactl. Returns 0 when all is well."""
+    connection counts, through stratactl (`full`: its whole output too).
+    Returns 0 when every daemon runs and answers."""
     rc = 0
-    print("namespaces:", " ".join(ns if tb_net.exists(ns) else f"{ns}(missing)"
-                                  for ns in tb_topo.NAMESPACES))
+    missing = [ns for ns in tb_topo.NAMESPACES if not tb_net.exists(ns)]
+    print("namespaces: " + (f"missing {' '.join(missing)}" if missing else
+                            f"all {len(tb_topo.NAMESPACES)} present"))
     for d in tb_topo.daemons():
         pid = tb_proc.pid_of(d)
         rc |= 0 if pid else 1
-        print(f"  {d.name:7} {d.ns:10} {'up, pid ' + str(pid) if pid else 'DOWN'}")
-    if not tb_proc.pid_of(tb_topo.daemon("l4-a")) and not tb_proc.pid_of(tb_topo.daemon("l4-b")):
+        print(f"  {d.name:7} {d.ns:10} {'pid ' + str(pid) if pid else 'NOT RUNNING'}")
+    if missing:
         return 1
-    print(f"\nVIP {tb_topo.VIP} held by: {', '.join('lb-' + n for n in vip_holders()) or 'nobody'}")
-    ctl = str(tb_topo.BIN / "stratactl")
-    for d in tb_topo.daemons():
-        if d.admin is None or not tb_proc.pid_of(d):
-            continue
-        cmds = {"strata-vrrp": ["show"], "strata-l4": ["show instances", "show services"],
-                "strata-l7": [f"show servers {tb_topo.L7_UPSTREAM}", "show stats"]}[d.binary]
-        for cmd in cmds:
-            print(f"\n$ stratactl -s {os.path.relpath(d.admin)} {cmd}")
-            res = subprocess.run([ctl, "-s", str(d.admin), "-t", "2"] + cmd.split(),
-                                 capture_output=True, text=True)
-            print((res.stdout + res.stderr).rstrip())
-            rc |= 0 if res.returncode == 0 else 1
+    holders = ", ".join("lb-" + n for n in vip_holders()) or "nobody"
+    print(f"\nVIP {tb_topo.VIP} held by: {holders}")
+    lines, well = _summary()
+    print("\n".join(lines))
+    rc |= 0 if well else 1
+    if full:
+        for d in tb_topo.daemons():
+            if d.admin is None or not tb_proc.pid_of(d):
+                continue
+            cmds = {"strata-vrrp": ["show"], "strata-l4": ["show instances", "show services"],
+                    "strata-l7": [f"show servers {tb_topo.L7_UPSTREAM}", "show stats"]}[d.binary]
+            for cmd in cmds:
+                print(f"\n$ stratactl -s {os.path.relpath(d.admin)} {cmd}")
+                print("\n".join(ctl(d, cmd)[1]))
     return rc

@@ -109,6 +109,7 @@ class Drill:
         started = datetime.datetime.now(datetime.timezone.utc)
         self.prepare()
         proc = None
+        interrupted = False
         try:
             proc, begin, end = self.start_load(rec_path)
             self.begin, self.end = begin, end
@@ -128,13 +129,17 @@ class Drill:
             records = A.load(rec_path)
             self.common(records)
             self.analyze(records)
+        except KeyboardInterrupt:
+            interrupted = True  # Ctrl-C: no restore, the caller tears down
+            raise
         finally:
             if proc is not None:
                 proc.kill()
                 proc.wait()
             for m in self.monitors:
                 m.stop()
-            self.restore()
+            if not interrupted:
+                self.restore()
         shutil.move(rec_path, tb_topo.RESULTS / f"{self.name}.jsonl")
         return self.save(started, records)
 

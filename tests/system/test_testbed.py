@@ -73,13 +73,20 @@ def test_up_again_is_idempotent_and_status_names_the_master():
     assert res.returncode == 0, res.stderr
     assert res.stdout.count("running (pid") == len(pids), res.stdout
     assert {d.name: tb_proc.pid_of(d) for d in tb_topo.daemons()} == pids
-    res = cli("status")
+    res = cli("status", "--full")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "VIP 10.77.0.100 held by: lb-a" in res.stdout
-    vrrp = res.stdout.split("vrrp-a.sock show")[1]
-    assert "MASTER" in vrrp.splitlines()[2], res.stdout
-    assert "show instances" in res.stdout and "show servers echo" in res.stdout
-    assert res.stdout.count("http 10.77.2.1") == 6  # 3 instances at each L4 node
+    out = res.stdout
+    assert "VIP 10.77.0.100 held by: lb-a\n" in out
+    assert "vrrp-a  VI_1 MASTER, priority 200" in out and "vrrp-b  VI_1 BACKUP" in out, out
+    for node in ("l4-a", "l4-b"):
+        line = next(x for x in out.splitlines() if x.startswith(node + " "))
+        assert "L7 instances: l7-a up 0 active, l7-b up 0 active, l7-c up 0 active" in line
+    for l7 in tb_topo.L7:
+        line = next(x for x in out.splitlines() if x.startswith(l7 + " "))
+        assert "backends: be-1 up 0 active, be-2 up 0 active, be-3 up 0 active" in line, line
+    assert out.count("requests served") == 3
+    # --full adds stratactl's own tables: 3 instances at each L4 node.
+    assert out.count("\nhttp 10.77.2.1") == 6
 
 
 def test_client_addresses_cross_both_tiers():
