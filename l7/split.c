@@ -28,7 +28,9 @@ struct l7_split {
 	uint32_t cfg_weight[L7_SPLIT_MAX_SIDES]; /* as last configured; under write_lock */
 	/* The seqlock (Boehm, "Can seqlocks get along with programming language
 	 * memory models?", MSPC 2012): seq is odd while a write is under way;
-	 * the data are relaxed atomics so readers never race in the C11 sense. */
+	 * the data are written with release stores and read with acquire
+	 * loads (plain moves on x86) instead of fences, so readers never race
+	 * in the C11 sense and ThreadSanitizer can check it. */
 	uint32_t seq;
 	uint16_t bound[L7_SPLIT_MAX_SIDES]; /* cumulative upper bucket bounds */
 	uint32_t weight[L7_SPLIT_MAX_SIDES];
@@ -47,15 +49,15 @@ static void publish(struct l7_split *sp, const uint32_t *w)
 	for (unsigned i = 0; i < sp->n_sides; i++)
 		total += w[i];
 	__atomic_store_n(&sp->seq, s + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	/* release stores: a reader that sees any new value also sees s + 1 */
 	for (unsigned i = 0; i < sp->n_sides; i++) {
 		uint16_t b = 0;
 
 		run += w[i];
 		if (total)
 			b = (uint16_t)((run * L7_SPLIT_BUCKETS + total / 2) / total);
-		__atomic_store_n(&sp->bound[i], b, __ATOMIC_RELAXED);
-		__atomic_store_n(&sp->weight[i], w[i], __ATOMIC_RELAXED);
+		__atomic_store_n(&sp->bound[i], b, __ATOMIC_RELEASE);
+		__atomic_store_n(&sp->weight[i], w[i], __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&sp->seq, s + 2, __ATOMIC_RELEASE);
 }
@@ -68,11 +70,11 @@ static void read_table(const struct l7_split *sp, uint16_t *bound, uint32_t *w)
 	do {
 		s1 = __atomic_load_n(&sp->seq, __ATOMIC_ACQUIRE);
 		for (unsigned i = 0; i < sp->n_sides; i++) {
-			bound[i] = __atomic_load_n(&sp->bound[i], __ATOMIC_RELAXED);
+			bound[i] = __atomic_load_n(&sp->bound[i], __ATOMIC_ACQUIRE);
 			if (w)
-				w[i] = __atomic_load_n(&sp->weight[i], __ATOMIC_RELAXED);
+				w[i] = __atomic_load_n(&sp->weight[i], __ATOMIC_ACQUIRE);
 		}
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		/* the acquire loads keep this load after them */
 		s2 = __atomic_load_n(&sp->seq, __ATOMIC_RELAXED);
 	} while ((s1 & 1) || s1 != s2);
 }
