@@ -52,6 +52,27 @@ static void write_pid(const char *path, pid_t pid)
 	assert_int_equal(rename(tmp, path), 0); /* how daemons replace pid files */
 }
 
+/* Children of a test, killed by the teardown even when the test fails. */
+static pid_t kids[8];
+static int nkids;
+
+static void adopt(pid_t pid)
+{
+	assert_true(pid > 0);
+	if (nkids < 8)
+		kids[nkids++] = pid;
+}
+
+static int kill_kids(void **state)
+{
+	for (int i = 0; i < nkids; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
+	nkids = 0;
+	return 0;
+}
+
 static pid_t child(void)
 {
 	pid_t pid = fork();
@@ -60,7 +81,7 @@ static pid_t child(void)
 		pause();
 		_exit(0);
 	}
-	assert_true(pid > 0);
+	adopt(pid);
 	return pid;
 }
 
@@ -117,6 +138,18 @@ static void spin(struct env *e, int ms)
 	}
 }
 
+/* Spins until the first tracker's verdict is `up` (at most `ms`); returns
+ * how long that took in microseconds. */
+static uint64_t spin_until(struct env *e, bool up, int ms)
+{
+	uint64_t t0 = vrrp_now_us();
+
+	while (e->ts.t[0].up != up && vrrp_now_us() - t0 < (uint64_t)ms * 1000)
+		spin(e, 1);
+	assert_int_equal(e->ts.t[0].up, up);
+	return vrrp_now_us() - t0;
+}
+
 static void test_l4_pidfd_and_pid_file(void **state)
 {
 	struct env e;
@@ -134,38 +167,42 @@ static void test_l4_pidfd_and_pid_file(void **state)
 	spin(&e, 50);
 	assert_true(e.ts.t[0].up);
 	write_pid(e.pid_file, p1);
-	/* Killed: down at the next loop turn, no polling interval involved. */
+	/* Killed: down at the next loop turn, long before the next re-read of
+	 * the pid file (interval 1 s): the pidfd, not polling. */
 	kill(p1, SIGKILL);
-	waitpid(p1, NULL, 0);
-	uint64_t t0 = vrrp_now_us();
-	while (e.ts.t[0].up && vrrp_now_us() - t0 < 1000000)
-		spin(&e, 1);
-	assert_false(e.ts.t[0].up);
-	assert_true(vrrp_now_us() - t0 < 100000);
+	assert_true(spin_until(&e, false, 2000) < 500000);
 	assert_int_equal(e.changes, 1);
 	/* Restarted: a new pid file is picked up through inotify. */
 	p2 = child();
 	write_pid(e.pid_file, p2);
-	spin(&e, 30);
-	assert_true(e.ts.t[0].up);
+	assert_true(spin_until(&e, true, 2000) < 500000);
 	assert_int_equal(e.ts.t[0].pid, p2);
 	assert_int_equal(e.changes, 2);
-	kill(p2, SIGKILL);
-	waitpid(p2, NULL, 0);
 	teardown_env(&e);
 }
 
 /* Accepts one probe connection and answers `reply`. */
-static void answer_probe(int lfd, const char *reply)
+/* Waits (spinning the tracker) for its probe, answers `reply`, and spins
+ * until the tracker has read the answer. */
+static void answer_probe(struct env *e, int lfd, const char *reply)
 {
+	uint64_t t0 = vrrp_now_us();
 	char buf[64];
-	int c = accept(lfd, NULL, NULL);
+	int c = -1;
 
+	while (c < 0 && vrrp_now_us() - t0 < 2000000) {
+		spin(e, 2);
+		c = accept(lfd, NULL, NULL); /* lfd is non-blocking */
+	}
 	assert_true(c >= 0);
+	fcntl(c, F_SETFL, 0);
 	assert_true(read(c, buf, sizeof(buf)) >= 5);
 	assert_memory_equal(buf, "help\n", 5);
 	assert_int_equal(write(c, reply, strlen(reply)), (ssize_t)strlen(reply));
 	close(c);
+	while (e->ts.t[0].probe_fd >= 0 && vrrp_now_us() - t0 < 2000000)
+		spin(e, 1);
+	assert_true(e->ts.t[0].probe_fd < 0);
 }
 
 static void test_l4_admin_probe_rise_fall(void **state)
@@ -181,33 +218,27 @@ static void test_l4_admin_probe_rise_fall(void **state)
 	snprintf(e.cfg->track[0].pid_file, sizeof(e.cfg->track[0].pid_file), "%s", e.pid_file);
 	snprintf(e.cfg->track[0].admin_socket, sizeof(e.cfg->track[0].admin_socket), "%s", e.sock);
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", e.sock);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	assert_int_equal(listen(lfd, 4), 0);
 	p = child();
 	write_pid(e.pid_file, p);
 	start(&e);
 	assert_false(e.ts.t[0].up); /* alive, but not probed yet */
-	for (int i = 0; i < 2; i++) {
-		spin(&e, 25);
-		answer_probe(lfd, "help  (this list)\nOK\n");
-		spin(&e, 5);
-	}
-	assert_true(e.ts.t[0].up); /* rise = 2 */
-	spin(&e, 25);
-	answer_probe(lfd, "ERR busy\n");
-	spin(&e, 5);
-	assert_true(e.ts.t[0].up); /* one failure: fall = 2 */
-	spin(&e, 25);
-	answer_probe(lfd, "OK\nERR busy\n"); /* the status is the last line */
-	spin(&e, 5);
+	answer_probe(&e, lfd, "help  (this list)\nOK\n");
+	assert_false(e.ts.t[0].up); /* rise = 2 */
+	answer_probe(&e, lfd, "help  (this list)\nOK\n");
+	assert_true(e.ts.t[0].up);
+	answer_probe(&e, lfd, "ERR busy\n");
+	assert_true(e.ts.t[0].up);		 /* one failure: fall = 2 */
+	answer_probe(&e, lfd, "OK\nERR busy\n"); /* the status is the last line */
 	assert_false(e.ts.t[0].up);
-	/* A probe nobody answers times out and counts as a failure. */
-	spin(&e, 400);
-	assert_false(e.ts.t[0].up);
+	answer_probe(&e, lfd, "OK\n");
+	answer_probe(&e, lfd, "OK\n");
+	assert_true(e.ts.t[0].up);
+	/* Probes nobody answers time out and count as failures. */
 	close(lfd);
-	kill(p, SIGKILL);
-	waitpid(p, NULL, 0);
+	spin_until(&e, false, 2000);
 	teardown_env(&e);
 }
 
@@ -235,7 +266,7 @@ static pid_t admin_child(const char *path)
 		}
 	}
 	close(lfd);
-	assert_true(pid > 0);
+	adopt(pid);
 	return pid;
 }
 
@@ -245,33 +276,33 @@ static void test_l4_pid_from_admin_socket(void **state)
 	pid_t p;
 
 	setup_env(&e, "{ name = \"l4\"; type = \"strata-l4\"; admin_socket = \"/dev/null\";\n"
-		      "  interval = \"20ms\"; timeout = \"100ms\"; }");
+		      "  interval = \"1s\"; timeout = \"500ms\"; }");
 	snprintf(e.cfg->track[0].admin_socket, sizeof(e.cfg->track[0].admin_socket), "%s", e.sock);
 	p = admin_child(e.sock);
 	start(&e);
-	spin(&e, 100);
-	assert_true(e.ts.t[0].up);
+	spin_until(&e, true, 3000);	    /* the first probe runs at start */
 	assert_int_equal(e.ts.t[0].pid, p); /* learnt from SO_PEERCRED */
 	kill(p, SIGKILL);
-	waitpid(p, NULL, 0);
-	spin(&e, 5); /* the pidfd, not a failed probe */
-	assert_false(e.ts.t[0].up);
+	/* Down long before the next probe (1 s): the pidfd saw the exit. */
+	assert_true(spin_until(&e, false, 2000) < 500000);
 	teardown_env(&e);
 }
 
-/* Runs the script tracker until it has a result, reaping like the daemon. */
-static void run_script(struct env *e, int ms)
+/* Runs the script tracker, reaping like the daemon, until its verdict is
+ * `up` (at most `ms`). */
+static void run_script_until(struct env *e, bool up, int ms)
 {
 	uint64_t end = vrrp_now_us() + (uint64_t)ms * 1000;
 	int status;
 	pid_t pid;
 
-	while (vrrp_now_us() < end) {
+	while (e->ts.t[0].up != up && vrrp_now_us() < end) {
 		vrrp_track_timer(&e->ts, vrrp_now_us());
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 			vrrp_track_child_exit(&e->ts, pid, status, vrrp_now_us());
 		usleep(2000);
 	}
+	assert_int_equal(e->ts.t[0].up, up);
 }
 
 static void test_scripts(void **state)
@@ -286,11 +317,9 @@ static void test_scripts(void **state)
 	start(&e);
 	assert_false(e.ts.t[0].up); /* scripts start down until their first run */
 	fclose(fopen(flag, "w"));
-	run_script(&e, 60);
-	assert_true(e.ts.t[0].up);
+	run_script_until(&e, true, 2000);
 	unlink(flag);
-	run_script(&e, 60);
-	assert_false(e.ts.t[0].up);
+	run_script_until(&e, false, 2000);
 	teardown_env(&e);
 
 	setup_env(&e, "{ name = \"slow\"; type = \"script\"; command = \"sleep 5\";\n"
@@ -298,9 +327,8 @@ static void test_scripts(void **state)
 	start(&e);
 	e.ts.t[0].up = true; /* pretend it was up: the timeout must bring it down */
 	uint64_t t0 = vrrp_now_us();
-	run_script(&e, 150);
-	assert_false(e.ts.t[0].up);
-	assert_true(vrrp_now_us() - t0 < 1000000);	     /* killed, not waited for */
+	run_script_until(&e, false, 3000);
+	assert_true(vrrp_now_us() - t0 < 2000000);	     /* killed at 50 ms, not after 5 s */
 	assert_false(vrrp_track_child_exit(&e.ts, 1, 0, 0)); /* not one of ours */
 	teardown_env(&e);
 }
@@ -359,9 +387,9 @@ static void test_state_file_and_notify(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_l4_pidfd_and_pid_file),
-	    cmocka_unit_test(test_l4_admin_probe_rise_fall),
-	    cmocka_unit_test(test_l4_pid_from_admin_socket),
+	    cmocka_unit_test_teardown(test_l4_pidfd_and_pid_file, kill_kids),
+	    cmocka_unit_test_teardown(test_l4_admin_probe_rise_fall, kill_kids),
+	    cmocka_unit_test_teardown(test_l4_pid_from_admin_socket, kill_kids),
 	    cmocka_unit_test(test_scripts),
 	    cmocka_unit_test(test_interface_events),
 	    cmocka_unit_test(test_state_file_and_notify),
