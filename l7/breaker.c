@@ -413,11 +413,11 @@ void l7_brk_report(struct l7_breaker *b, const struct l7_brk_params *p, unsigned
 	/* a slow answer is a bad answer when the latency trigger is on */
 	if (ok && p->latency_ms && t->probe && latency_us > (uint64_t)p->latency_ms * 1000)
 		ok = false;
-	if (wi < b->workers)
-		record(b, p, wi, ok, latency_us, now_ms);
 	w = atomic_load_explicit(&b->word, memory_order_acquire);
 	if (W_EPOCH(w) != t->epoch)
-		return; /* admitted before the last transition: it decides nothing */
+		return; /* admitted before the last transition: it counts nowhere */
+	if (wi < b->workers)
+		record(b, p, wi, ok, latency_us, now_ms);
 	if (W_STATE(w) == L7_BRK_CLOSED)
 		closed_outcome(b, p, w, ok, now_ms);
 	else if (W_STATE(w) == L7_BRK_HALF_OPEN && t->probe)

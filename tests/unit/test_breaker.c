@@ -324,9 +324,13 @@ static void test_slow_probe_and_stale(void **state)
 	assert_int_equal(l7_brk_state(b), L7_BRK_OPEN);
 	now += 5000;
 	assert_int_equal(l7_brk_allow(b, &p, now, &pr), L7_BRK_PROBE);
-	/* the stale success decides nothing */
+	/* the stale success decides nothing and is not counted anywhere */
 	l7_brk_report(b, &p, 0, &old, true, 1000, now);
 	assert_int_equal(s.n, 2);
+	struct l7_brk_view v;
+	l7_brk_view(b, &p, now, &v);
+	assert_int_equal(v.requests, 5);
+	assert_int_equal(v.failures, 5);
 	/* a probe that is good but slow is a bad probe */
 	l7_brk_report(b, &p, 0, &pr, true, 150000, now);
 	assert_int_equal(l7_brk_state(b), L7_BRK_OPEN);
