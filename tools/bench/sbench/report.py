@@ -157,7 +157,8 @@ def write_markdown(results, path, chart_dir):
             f"{m['mem_gib']:.0f} GiB RAM",
             f"- 1-minute load average when each peer started: {_load_range(results)} "
             "(the box is shared: absolute req/s move with it, CPU per request much less)",
-            f"- {m['haproxy']}; {m['nginx']}; {m['wrk']}; {m['strata']}", ""]
+            f"- {m['haproxy']}; {m['nginx']}; {m['wrk']}; {m.get('h2load', '?')}; "
+            f"{m['strata']}", ""]
     out += [METHOD.read_text().strip(), ""] if METHOD.exists() else []
     out += _commands(results)
     for sc in results["scenarios"]:
@@ -187,10 +188,17 @@ def write_markdown(results, path, chart_dir):
 def _commands(results):
     s = results["settings"]
     out = ["## Exact commands", "",
+           "This report: `make bench` (= `tools/bench/bench`); a short sanity run: "
+           "`make bench QUICK=1`; a later run against this one: "
+           "`tools/bench/compare docs/bench/results.json build/bench/results-<timestamp>.json`.",
+           "",
            f"Proxies run on CPU {s['cpu_proxy']}, wrk, the backend and the idle-connection "
-           f"helper on CPU {s['cpu_load']}. Configs: `tools/bench/conf/`.", "", "```"]
+           f"helper on CPU {s['cpu_load']}. Configs: `tools/bench/conf/`, rendered into a "
+           "temp dir (`$BENCH_TMP`) with the run's ports. Load, per workload "
+           "(PORT = the front tier's listener):", "", "```"]
     out += results["commands"]["load"]
-    out += ["```", "", "Peers (one line per process; front tier first):", "", "```"]
+    out += ["```", "", "Peers (one line per process, front tier first; each is started "
+            "after the tier behind it listens):", "", "```"]
     for sc in results["scenarios"]:
         for p in sc["peers"]:
             for c in p["commands"]:
