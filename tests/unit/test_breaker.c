@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -523,6 +525,18 @@ struct shared_win {
 	_Atomic uint32_t total, failures, lat[L7_BRK_LAT_BUCKETS];
 } __attribute__((aligned(64)));
 
+/* Each measuring thread on its own CPU, so that two of them really run
+ * at the same time and contention, if any, shows. */
+static void pin(unsigned i)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET((int)(i % (unsigned)(n > 0 ? n : 1)), &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
 struct cost_arg {
 	struct l7_breaker *b;
 	struct shared_win *sw;
@@ -538,6 +552,7 @@ static void *cost_thread(void *arg)
 	enum { N = 2000000 };
 	uint64_t start;
 
+	pin(c->wi);
 	pthread_barrier_wait(c->go);
 	start = thread_cpu_ns();
 	for (uint32_t i = 0; i < N; i++) {

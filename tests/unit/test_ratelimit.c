@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -568,6 +569,18 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Each measuring thread on its own CPU, so that two of them really run
+ * at the same time and contention, if any, shows. */
+static void pin(unsigned i)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET((int)(i % (unsigned)(n > 0 ? n : 1)), &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
 struct cost_arg {
 	struct l7_rl_table *t;
 	const struct l7_rl_policy *p;
@@ -582,6 +595,7 @@ static void *cost_thread(void *arg)
 	struct cost_arg *a = arg;
 	uint64_t state = a->seed, start, now = 9 * S;
 
+	pin(a->seed);
 	pthread_barrier_wait(a->go);
 	start = thread_cpu_ns();
 	for (uint32_t i = 0; i < a->n; i++) {
