@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -149,6 +150,9 @@ void l7_conn_accept(struct l7_worker *w, uint32_t li, int fd)
 		return;
 	}
 	conn_addrs(c);
+	/* Responses often leave in two sends (100 Continue, head then body):
+	 * Nagle would hold the second one for an ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;

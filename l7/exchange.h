@@ -144,7 +144,6 @@ struct l7_exchange {
 	size_t last_len; /* head parse resume */
 	size_t head_len;
 
-	struct http1_request req;
 	enum http1_err perr;
 	const struct l7_route *route;
 	uint32_t up_idx; /* upstream index in gen */
@@ -157,21 +156,16 @@ struct l7_exchange {
 	uint8_t req_body;  /* enum http1_body */
 	uint64_t req_left; /* LENGTH: bytes not forwarded yet */
 	uint64_t req_bytes;
-	struct http1_chunked req_ck;
-	char ck_lines[L7_CHUNK_SPANS][HTTP1_CHUNK_LINE_MAX];
 	struct l7_hbuf body; /* buffer_request: the whole body */
 
 	/* response */
-	struct http1_response resp;
 	struct l7_hbuf rhb; /* response head spanning reads */
 	bool rhead_in_hbuf;
 	size_t rlast_len;
 	uint8_t resp_body; /* enum http1_body */
 	uint64_t resp_left;
 	uint64_t resp_bytes; /* body bytes sent to the client */
-	struct http1_chunked resp_ck;
 
-	struct l7_tx tx_up, tx_cl;
 	uint8_t *out_up, *out_cl; /* head buffers (L7_XOUT_INIT, grown on demand) */
 	size_t out_up_cap, out_cl_cap;
 	size_t out_up_len, out_cl_len;
@@ -183,6 +177,14 @@ struct l7_exchange {
 	char req_id[3 * 128 + 24];
 	uint16_t req_id_len;
 	struct addr client, local; /* expanded from the connection */
+	/* Large members last: x_reset() clears everything before `req` only;
+	 * the parsers reset their heads, the chunked decoders are initialised
+	 * when used and the send batches by l7_tx_init(). */
+	struct http1_request req;
+	struct http1_response resp;
+	struct http1_chunked req_ck, resp_ck;
+	char ck_lines[L7_CHUNK_SPANS][HTTP1_CHUNK_LINE_MAX];
+	struct l7_tx tx_up, tx_cl;
 };
 
 /* Starts an exchange on `c` for the bytes now in c's input (state HEAD).

@@ -9,6 +9,7 @@
 
 #include "admin.h"
 #include "metrics.h"
+#include "worker.h"
 
 #include "l7_daemon.h"
 #include "l7_metrics.h"
@@ -119,6 +120,15 @@ static int show_stats(struct admin_out *out, struct l7_gen *g)
 	admin_printf(out, "upstream_reused %llu\n", (unsigned long long)reused);
 	admin_printf(out, "upstream_reuse_ratio %.4f\n",
 		     opened + reused ? (double)reused / (double)(opened + reused) : 0.0);
+	/* Loop counters are the workers' own: read without a lock, so a line
+	 * may be a turn behind (good enough to watch batching). */
+	for (unsigned i = 0; i < worker_count(); i++) {
+		const struct loop_stats *ls = loop_stats(worker_loop(i));
+
+		admin_printf(out, "worker %u turns %llu cqes %llu stale %llu enobufs %llu\n", i,
+			     (unsigned long long)ls->turns, (unsigned long long)ls->cqes,
+			     (unsigned long long)ls->stale, (unsigned long long)ls->enobufs);
+	}
 	return 0;
 }
 
