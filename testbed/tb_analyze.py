@@ -1,4 +1,12 @@
+#!/usr/bin/python3
 """Figures from a drill's per-request records (tb_load.py output).
+
+As a command, `tb_analyze.py RECORDS [--wall T]` summarises a load run made
+anywhere (docs/deploy.md, drills on the real machines): failures and their
+kinds, the windows in which requests failed or took over a second, which
+L4 node answered when (the VIP's move), and how many clients kept their
+L7 instance across it. --wall is the wall-clock time tb_load.py printed at
+its start ("wall"), to print the windows as times of day.
 
 A record is one request: t0 when it started, t1 when it ended (answer or
 error), ok, err, and who served it (l4, l7, be). Times are CLOCK_MONOTONIC
@@ -7,6 +15,7 @@ seconds; the drill passes the instants it caused (the fault) or observed
 """
 import collections
 import json
+import time
 
 
 def load(path):
@@ -93,3 +102,61 @@ def ms(t):
 
 def pct(a, b):
     return None if not b else round(100.0 * a / b, 1)
+
+
+def windows(records, slow=1.0, gap=0.5):
+    """[(start, end, n)] of requests that failed or took over `slow` s,
+    merged when less than `gap` s apart (by start time)."""
+    bad = sorted(r["t0"] for r in records if not r["ok"] or r["t1"] - r["t0"] > slow)
+    out = []
+    for t in bad:
+        if out and t - out[-1][1] < gap:
+            out[-1][1] = t
+            out[-1][2] += 1
+        else:
+            out.append([t, t, 1])
+    return out
+
+
+def summary(records, wall=None):
+    begin = min(r["t0"] for r in records)
+    def when(t):
+        if wall is None:
+            return f"{t - begin:8.3f} s"
+        w = wall + t - begin
+        return time.strftime("%H:%M:%S", time.localtime(w)) + f".{int(w % 1 * 1000):03d}"
+
+    lines = [f"requests {len(records)}, failed {len(failed(records))} ({error_kinds(records)}), "
+             f"latency p50 {latency_ms(records, 0.5):.1f} ms, p99 {latency_ms(records, 0.99):.1f} ms"]
+    for t0, t1, n in windows(records):
+        lines.append(f"  trouble from {when(t0)} for {ms(t1 - t0)} ms: {n} requests failed or slow")
+    nodes = {}
+    for r in records:
+        if r["ok"] and r.get("l4"):
+            first, last = nodes.get(r["l4"], (r["t1"], r["t1"]))
+            nodes[r["l4"]] = (min(first, r["t1"]), max(last, r["t1"]))
+    for node, (first, last) in sorted(nodes.items(), key=lambda kv: kv[1][0]):
+        lines.append(f"  answers from {node}: {when(first)} .. {when(last)}")
+    if len(nodes) >= 2:
+        order = sorted(nodes, key=lambda n: nodes[n][0])
+        t_switch = nodes[order[1]][0]
+        before = instance_by_client(records, before=t_switch)
+        after = instance_by_client([r for r in records if r.get("l4") == order[1]],
+                                   after=t_switch)
+        kept, seen = stickiness(before, after)
+        lines.append(f"  clients that kept their L7 instance across {order[0]} -> {order[1]}: "
+                     f"{kept}/{seen}")
+    return "\n".join(lines)
+
+
+def main():
+    import argparse
+    ap = argparse.ArgumentParser(description="summarise tb_load.py records")
+    ap.add_argument("records")
+    ap.add_argument("--wall", type=float, help="tb_load.py's 'wall' start time")
+    args = ap.parse_args()
+    print(summary(load(args.records), args.wall))
+
+
+if __name__ == "__main__":
+    main()

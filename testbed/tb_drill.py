@@ -28,6 +28,7 @@ class Drill:
     name = "?"
     title = "?"
     what = ""              # one paragraph for the report
+    notes = ""             # what the figures mean, limits found (report)
     mode = "fresh"
     rate = 300.0
     warm = 3.0             # seconds of load before the fault
@@ -162,7 +163,7 @@ class Drill:
 
     def save(self, started, records):
         result = {
-            "drill": self.name, "title": self.title, "what": self.what,
+            "drill": self.name, "title": self.title, "what": self.what, "notes": self.notes,
             "when": started.strftime("%Y-%m-%d %H:%M UTC"), "quick": self.quick,
             "params": {"rate": self.rate, "mode": self.mode, "warm": self.warm,
                        "after": self.after, "clients": len(tb_topo.CLIENTS),

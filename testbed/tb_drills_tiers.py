@@ -56,6 +56,13 @@ class L7Loss(tb_drill.Drill):
             "retried on another instance (connect_retries) until the health check (every "
             "200 ms, down after 2 failures) takes l7-b out of the Maglev table; requests "
             "under way on l7-b are lost with it.")
+    notes = ("strata-l7's process is gone a few milliseconds after SIGKILL, but its listening "
+             "socket outlives it by 50-450 ms here, until the kernel has torn down the "
+             "process's io_uring: connections strata-l4 opens to l7-b meanwhile are "
+             "completed by the kernel, look like successful connects, and are reset when "
+             "the socket finally goes, too late for connect_retries. Those requests fail "
+             "with the ones that were under way; once the socket is gone, refused connects "
+             "are retried and nothing fails. Maglev moves only l7-b's clients.")
     victim = "l7-b"
 
     def prepare(self):
@@ -116,6 +123,8 @@ class BackendLoss(tb_drill.Drill):
     what = ("strata-echo be-2 dies. Each strata-l7 retries a refused connect or a reset "
             "pooled connection on another backend (idempotent GETs, retry.tries = 3) and "
             "its health check (200 ms, fall 2) takes be-2 out.")
+    notes = ("Requests under way on be-2 are retried on another backend (idempotent GETs), "
+             "so the client sees nothing but a slightly longer answer.")
     victim = "be-2"
 
     def prepare(self):

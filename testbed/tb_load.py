@@ -220,7 +220,10 @@ class Load:
         a = self.args
         t_begin = time.monotonic() + 0.05
         t_end = t_begin + a.duration
-        print(json.dumps({"begin": t_begin, "end": t_end}), flush=True)
+        # The wall clock too, so a run on real machines can be lined up
+        # with the operator's notes and the daemons' logs.
+        print(json.dumps({"begin": t_begin, "end": t_end,
+                          "wall": time.time() + (t_begin - time.monotonic())}), flush=True)
         jobs = []
         fresh_rate = a.rate if a.mode == "fresh" else a.rate / 2 if a.mode == "mixed" else 0
         if fresh_rate:

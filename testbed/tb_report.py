@@ -17,6 +17,13 @@ ORDER = ["l4-hard", "l4-graceful", "l4-link", "l7-loss", "backend-loss", "reload
 DOCS = tb_topo.ROOT / "docs"
 
 
+def notes_for(r):
+    """The drill's notes as the code has them now (older results lack them)."""
+    import tb_drills
+    cls = tb_drills.DRILLS.get(r["drill"])
+    return (cls.notes if cls else "") or r.get("notes", "")
+
+
 def results():
     out = []
     for name in ORDER:
@@ -118,6 +125,9 @@ def render(rs, png_dir_rel):
         out += [f"| {label} | {text} |" for label, text in r["figures"]]
         out.append("")
         out += [f"- {'✔' if passed else '✘ FAILED:'} {what}" for what, passed in r["checks"]]
+        notes = notes_for(r)
+        if notes:
+            out += ["", notes]
         if r["events"]:
             out += ["", "Events (seconds after the load started): " +
                     "; ".join(f"{t:.3f} {label}" for t, label in r["events"]) + "."]
