@@ -491,7 +491,11 @@ void l7_x_on_client_input(struct l7_exchange *x)
 		return;
 	switch (x->state) {
 	case L7_XS_HEAD:
-		x_read_head(x);
+		/* After the head: buffer_request is reading the whole body. */
+		if (x->head_done)
+			l7_x_pump_up(x);
+		else
+			x_read_head(x);
 		break;
 	case L7_XS_TUNNEL:
 		l7_tunnel_pump(x);

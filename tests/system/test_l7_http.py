@@ -231,3 +231,18 @@ def test_client_abort_mid_upload_cancels_the_upstream_exchange(stack):
     assert echo_stats(be.port)["connections_active"] == 1  # the /stats call
     lines = l7.access_lines()
     assert lines and lines[-1]["term"] == "client_abort"
+
+
+def test_buffer_request_sends_a_content_length_body(daemons, workdir):
+    l7, _ = simple_stack(daemons, workdir,
+                         routes='{ name = "all"; upstream = "echo"; buffer_request = true; max_body = "1m"; }')
+    with Client(l7.port) as c:
+        c.send(build("POST", "/b", [("Transfer-Encoding", "chunked")]) +
+               b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        r = c.response()
+        assert r.json()["body_bytes"] == 11
+        assert r.echo_headers("content-length") == ["11"]
+        assert r.echo_headers("transfer-encoding") == []
+        c.send(build("POST", "/b", [("Transfer-Encoding", "chunked")]) +
+               b"%x\r\n" % (2 << 20) + b"a" * (2 << 20) + b"\r\n0\r\n\r\n")
+        assert c.response().status == 413

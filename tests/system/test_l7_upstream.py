@@ -233,3 +233,44 @@ def test_raw_upgrade_tunnel_relays_bytes_both_ways(daemons, workdir):
         assert c.read_exact(6) == b"ping-1"
         c.send(b"z" * 200000)
         assert c.read_exact(200000) == b"z" * 200000
+
+
+def test_upstream_abort_mid_body_closes_the_client_connection(daemons, workdir):
+    """A server that dies half-way through a body: the client must see the
+    connection end, never a complete-looking response."""
+    lsock = socket.socket()
+    lsock.bind((HOST, 0))
+    lsock.listen(8)
+    bport = lsock.getsockname()[1]
+
+    def serve():
+        s, _ = lsock.accept()
+        s.recv(65536)
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 30000)
+        time.sleep(0.2)
+        s.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    port = free_port()
+    text = l7_conf(workdir, port, {"half": ([("h", bport, "")], "health = { enabled = false; };")})
+    l7 = start_l7(daemons, workdir, text, port)
+    with Client(port) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = c.read_to_eof()
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and len(body) == 30000
+    t.join(2)
+    lsock.close()
+    assert l7.access_lines()[-1]["term"] == "upstream_reset"
+
+
+def test_server_state_survives_a_reload(daemons, workdir):
+    l7, bes = simple_stack(daemons, workdir, n_backends=2,
+                           upstream_extra='balance = "round_robin";')
+    l7.ctl("set", "server", "echo", "be-1", "drain")
+    before = l7.metric("strata_l7_upstream_requests_total", server="be-0")
+    l7.ctl("reload")
+    assert "drain" in l7.ctl("show", "servers").stdout
+    assert {get(l7.port, f"/{i}").json()["server"] for i in range(6)} == {"be-0"}
+    assert l7.metric("strata_l7_upstream_requests_total", server="be-0") == before + 6
