@@ -75,6 +75,7 @@ struct l7_rl_policy {
 	uint8_t v4_prefix;  /* client_ip: IPv4 bits kept (1..32) */
 	uint8_t v6_prefix;  /* client_ip: IPv6 bits kept (1..128) */
 	bool send_headers;  /* RateLimit fields on allowed responses too */
+	bool dry_run;	    /* the engine counts refusals but lets them through */
 	uint32_t count;	    /* requests ... */
 	uint32_t period_ms; /* ... per this period */
 	uint32_t burst;	    /* bucket size in requests (>= 1) */
