@@ -3,6 +3,7 @@
  * run-time state that created it; its windows belong to it. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,7 +268,9 @@ static unsigned lat_bucket(uint32_t us)
 
 static uint32_t slice_ms(const struct l7_brk_params *p)
 {
-	return p->window_ms / L7_BRK_SLICES;
+	uint32_t len = p->window_ms / L7_BRK_SLICES;
+
+	return len ? len : 1; /* unchecked params must not divide by zero */
 }
 
 static void record(struct l7_breaker *b, const struct l7_brk_params *p, unsigned wi, bool ok,
@@ -508,6 +511,34 @@ int l7_brk_on_open_parse(const char *s, enum l7_brk_on_open *out)
 	else
 		return -EINVAL;
 	return 0;
+}
+
+int l7_brk_view_format(char *out, size_t cap, const struct l7_brk_view *v,
+		       const struct l7_brk_params *p, uint64_t now_ms)
+{
+	char lat[32];
+	int n;
+
+	if (v->latency_us == L7_BRK_LAT_INF)
+		snprintf(lat, sizeof(lat), ">10s");
+	else
+		snprintf(lat, sizeof(lat), "%u.%03ums", v->latency_us / 1000, v->latency_us % 1000);
+	n = snprintf(out, cap,
+		     "%s for %llums reason=%s consecutive=%u window=%u/%u slow=%u p%u.%u=%s "
+		     "probes=%u/%u opened=%llu",
+		     l7_brk_state_name(v->state),
+		     (unsigned long long)(now_ms > v->since_ms ? now_ms - v->since_ms : 0),
+		     l7_brk_reason_name(v->reason), v->consecutive, v->requests, v->failures,
+		     v->slow, p->latency_permille / 10, p->latency_permille % 10, lat,
+		     v->probes_out, v->probes_ok, (unsigned long long)v->entered[L7_BRK_OPEN]);
+	if (n >= 0 && (size_t)n < cap && v->state == L7_BRK_OPEN) {
+		int m = snprintf(out + n, cap - (size_t)n, " retry_in=%llums",
+				 (unsigned long long)(v->open_until_ms > now_ms
+							  ? v->open_until_ms - now_ms
+							  : 0));
+		n = m < 0 ? m : n + m;
+	}
+	return n < 0 || (size_t)n >= cap ? -E2BIG : n;
 }
 
 /* --- per-upstream limits -------------------------------------------------- */

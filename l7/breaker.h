@@ -46,9 +46,9 @@
 #ifndef STRATA_L7_BREAKER_H
 #define STRATA_L7_BREAKER_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define L7_BRK_SLICES	   10  /* a window is this many slices */
@@ -191,6 +191,14 @@ enum l7_brk_state l7_brk_state(const struct l7_breaker *b);
 /* Sums the windows: admin thread and metrics, not the hot path. */
 void l7_brk_view(struct l7_breaker *b, const struct l7_brk_params *p, uint64_t now_ms,
 		 struct l7_brk_view *out);
+
+/* One `show breakers` line (no newline) from a view: "open for 1200ms
+ * reason=error_rate consecutive=2 window=100/63 slow=0 p99.0=2.400ms
+ * probes=0/0 opened=1 retry_in=3800ms". Returns the length or -E2BIG
+ * (L7_BRK_VIEW_MAX always suffices). */
+#define L7_BRK_VIEW_MAX 256
+int l7_brk_view_format(char *out, size_t cap, const struct l7_brk_view *v,
+		       const struct l7_brk_params *p, uint64_t now_ms);
 
 const char *l7_brk_state_name(enum l7_brk_state s);   /* "closed", "open", "half_open" */
 const char *l7_brk_reason_name(enum l7_brk_reason r); /* "consecutive", ... */

@@ -3,6 +3,7 @@
  * owned by the engine's registry and freed by l7_split_free(). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -333,6 +334,26 @@ unsigned l7_split_weights(const struct l7_split *sp, uint32_t *weights)
 
 	read_table(sp, bound, weights);
 	return sp->n_sides;
+}
+
+int l7_split_format(const struct l7_split *sp, char *out, size_t cap)
+{
+	uint16_t bound[L7_SPLIT_MAX_SIDES];
+	uint32_t w[L7_SPLIT_MAX_SIDES];
+	size_t n = 0;
+
+	read_table(sp, bound, w);
+	if (cap)
+		out[0] = '\0';
+	for (unsigned i = 0; i < sp->n_sides; i++) {
+		int m = snprintf(out + n, cap - n, "%s%s=%u [%u,%u)", i ? " " : "", sp->names[i],
+				 w[i], i ? bound[i - 1] : 0, bound[i]);
+
+		if (m < 0 || (size_t)m >= cap - n)
+			return -E2BIG;
+		n += (size_t)m;
+	}
+	return (int)n;
 }
 
 static int spec_err(enum l7_split_err *why, enum l7_split_err e, int rc)

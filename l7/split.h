@@ -135,6 +135,11 @@ int l7_split_set_weights(struct l7_split *sp, const uint32_t *weights, unsigned 
 /* The current weights (consistent), for `show splits`; returns the count. */
 unsigned l7_split_weights(const struct l7_split *sp, uint32_t *weights);
 
+/* One `show splits` line (no newline): "blue=95 [0,9500) green=5
+ * [9500,10000)". Returns the length or -E2BIG (L7_SPLIT_SPEC_MAX * 2
+ * always suffices). */
+int l7_split_format(const struct l7_split *sp, char *out, size_t cap);
+
 /* Parses "NAME=WEIGHT[,NAME=WEIGHT...]" (stratactl's `set split ROUTE
  * blue=0,green=100`; spaces around names and weights allowed) against the
  * sides of `sp`: out[] gets the current weights with the named ones

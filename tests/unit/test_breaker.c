@@ -130,6 +130,12 @@ static void test_consecutive_and_recovery(void **state)
 	l7_brk_view(b, &p, now, &v);
 	assert_int_equal(v.open_until_ms, now + 5000);
 	assert_int_equal(v.reason, L7_BRK_R_CONSECUTIVE);
+	char line[L7_BRK_VIEW_MAX];
+	assert_true(l7_brk_view_format(line, sizeof(line), &v, &p, now + 1200) > 0);
+	assert_string_equal(line, "open for 1200ms reason=consecutive consecutive=5 "
+				  "window=10/9 slow=0 p99.0=1.000ms probes=0/0 opened=1 "
+				  "retry_in=3800ms");
+	assert_int_equal(l7_brk_view_format(line, 40, &v, &p, now), -E2BIG);
 	/* open: fail fast until open_ms has passed */
 	assert_int_equal(l7_brk_allow(b, &p, now + 4999, &t[0]), L7_BRK_REJECT_OPEN);
 	/* then 3 probes, and no more while they are out */

@@ -164,6 +164,10 @@ static void test_minimal_movement(void **state)
 	struct l7_split *sp = make(bg, (const uint32_t[]){5, 95}, 2);
 
 	tally(sp, n, s0);
+	char line[128];
+	assert_int_equal(l7_split_format(sp, line, sizeof(line)), 35);
+	assert_string_equal(line, "blue=5 [0,500) green=95 [500,10000)");
+	assert_int_equal(l7_split_format(sp, line, 20), -E2BIG);
 	/* canary 5 -> 10 %: only green clients move, to blue, about 5 % */
 	assert_int_equal(l7_split_set_weights(sp, (const uint32_t[]){10, 90}, 2), 0);
 	tally(sp, n, s1);
