@@ -5,7 +5,10 @@ The active L4 node (lb-a) and the L7 instances are watched through their
 admin sockets (tb_bed.l4_instances / l7_servers) every 20 ms while the
 load runs, so detection times are upper bounds with that resolution.
 """
+import re
+import shutil
 import signal
+import subprocess
 import time
 
 import tb_analyze as A
@@ -160,7 +163,8 @@ class Reload(tb_drill.Drill):
     title = "SIGHUP to every daemon, several times, under load"
     what = ("Every strata-l4, strata-l7 and strata-vrrp gets SIGHUP once a second (strata-echo "
             "has no configuration to reload). Half the load uses keep-alive connections, "
-            "which must survive the reloads; the VIP must not move.")
+            "which must survive the reloads; the VIP must not move. Without --quick, wrk "
+            "runs beside it on 8 keep-alive connections as fast as they go.")
     mode = "mixed"
     after = 6.0
     rounds = 5
@@ -172,6 +176,16 @@ class Reload(tb_drill.Drill):
 
     def prepare(self):
         self.addr_b = self.monitor(Monitor("st-lb-b", "address"))
+        self.wrk = None
+        if not self.quick and shutil.which("wrk"):
+            # Beside the paced load, wrk keeps 8 connections busy as fast
+            # as they go: reloads under real keep-alive pressure.
+            self.wrk = subprocess.Popen(
+                [tb_net.IP, "netns", "exec", "st-client", "wrk", "-t1", "-c8",
+                 f"-d{int(self.warm + self.after + 1)}s", "--timeout", "3s",
+                 f"http://{tb_topo.VIP}:{tb_topo.VIP_PORT}/wrk"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                text=True)
         self.targets = [d for d in tb_topo.daemons() if d.reloads]
         self.pids = {d.name: tb_proc.pid_of(d) for d in self.targets}
         self.logs = log_sizes()
@@ -205,11 +219,33 @@ class Reload(tb_drill.Drill):
         self.figure("VIP moved", "yes" if moved else "no")
         ka = [r for r in records if r["ka"]]
         self.figure("keep-alive requests", f"{len(ka)}, failed {len(A.failed(ka))}")
+        if self.wrk is not None:
+            self.wrk_figures()
         self.check("zero failed requests", self.values["failed"] == 0)
         self.check("every daemon reloaded every time",
                    all(v >= self.rounds for v in reloaded.values()))
         self.check("no daemon restarted, the VIP stayed", len(same) == len(self.targets)
                    and not moved)
+
+
+    def wrk_figures(self):
+        try:
+            out, _ = self.wrk.communicate(timeout=self.warm + self.after + 10)
+        except subprocess.TimeoutExpired:
+            self.wrk.kill()
+            out, _ = self.wrk.communicate()
+        done = re.search(r"(\d+) requests in", out)
+        errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                           r"timeout (\d+)", out)
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        n_err = sum(int(x) for x in errors.groups()) if errors else 0
+        n_bad = int(non2xx.group(1)) if non2xx else 0
+        self.values.update(wrk_requests=int(done.group(1)) if done else None,
+                           wrk_errors=n_err + n_bad)
+        self.figure("wrk alongside (8 keep-alive connections, flat out)",
+                    f"{done.group(1) if done else '?'} requests, {n_err} socket errors, "
+                    f"{n_bad} non-2xx")
+        self.check("wrk saw no socket error and no error status", done and n_err + n_bad == 0)
 
 
 class Drain(tb_drill.Drill):
