@@ -28,7 +28,8 @@ NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 PORT_LO, PORT_HI = 18000, 18999
 
 # The L4 backend's small body: a fixed 100 bytes, like a small API answer.
-SMALL_BODY = "strata bench: the same small response through every relay of the L4 scenario".ljust(99, ".") + "\n"
+SMALL_BODY = ("strata bench: the same small response through every relay of the L4 scenario"
+              .ljust(99, ".") + "\n")
 
 
 class Unavailable(Exception):

@@ -128,8 +128,8 @@ def _unavailable(sc):
             if not p["available"] and p["runs"]]
 
 
-def _reps(results):
-    n = results["settings"]["reps"]
+def _reps(results, sc):
+    n = results["settings"]["reps"] - len(sc.get("skipped_reps") or [])
     return f"{n} repetition{'s' if n != 1 else ''}"
 
 
@@ -168,7 +168,10 @@ def write_markdown(results, path, chart_dir):
         checks = [f"- {p['id']}: {p['check']}" for p in sc["peers"] if p.get("check")]
         if checks:
             out += ["", "Plumbing checked before measuring (client 127.0.0.77):", ""] + checks
-        out += ["", f"Median (min–max) over {_reps(results)}.", "",
+        if sc.get("skipped_reps"):
+            out += ["", f"Repetitions {sc['skipped_reps']} were skipped to keep the run "
+                    "within its time budget."]
+        out += ["", f"Median (min–max) over {_reps(results, sc)}.", "",
                 scenario_table(sc), ""]
         rt = ratio_table(sc)
         if rt:

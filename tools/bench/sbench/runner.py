@@ -26,6 +26,8 @@ class Ctx:
         # Both sides of 9k proxied connections (18k fds) fit the 20k limit.
         self.maxconn = 9500
         self.tls_values = {}
+        self.deadline = time.monotonic() + mode.budget_s
+        self.peer_seconds = []  # how long each measured peer repetition took
 
     def ensure_certs(self):
         """Test certificates (tools/certs) in the temp dir, once per bench."""
@@ -57,8 +59,14 @@ def run_scenario(ctx, sc, only=()):
     backend, addr = peers.start_backend("echo" if sc.backend == "echo" else "nginx-pp", ctx)
     port = int(addr.rsplit(":", 1)[1])
     counter = load.echo_conns_counter(port) if sc.backend == "echo" else None
+    skipped = []
     try:
         for rep in range(ctx.mode.reps):
+            if rep and _over_budget(ctx, [r for r in recs.values() if r["available"]]):
+                skipped = list(range(rep + 1, ctx.mode.reps + 1))
+                ctx.say(f"{sc.id}: repetitions {skipped} skipped to stay within "
+                        f"{ctx.mode.budget_s} s")
+                break
             for peer in chosen:
                 rec = recs[peer.id]
                 if not rec["available"]:
@@ -70,7 +78,7 @@ def run_scenario(ctx, sc, only=()):
         ctx.registry.stop(backend)
     for rec in recs.values():
         rec["figures"] = stats.peer_figures(rec["runs"])
-    result = {"id": sc.id, "title": sc.title, "about": sc.about,
+    result = {"id": sc.id, "title": sc.title, "about": sc.about, "skipped_reps": skipped,
               "backend": {"kind": sc.backend, "address": addr, "command": backend.command},
               "peers": list(recs.values())}
     result["ratios"] = stats.ratios(result["peers"])
@@ -79,10 +87,18 @@ def run_scenario(ctx, sc, only=()):
     return result
 
 
+def _over_budget(ctx, live):
+    """True when one more repetition of these peers would end after the
+    deadline, judged by the peer repetitions measured so far."""
+    per = sum(ctx.peer_seconds) / len(ctx.peer_seconds) if ctx.peer_seconds else 0
+    return time.monotonic() + per * len(live) > ctx.deadline
+
+
 def _one_rep(ctx, sc, peer, rec, rep, addr, backend, counter):
     tag = f"{sc.id} rep {rep + 1}/{ctx.mode.reps} {peer.id}"
     with open("/proc/loadavg") as f:  # how busy the shared box was, for the reader
         rec.setdefault("loadavg", []).append(float(f.read().split()[0]))
+    t0 = time.monotonic()
     try:
         run = peers.start(peer, ctx, addr)
     except peers.Unavailable as e:
@@ -103,6 +119,7 @@ def _one_rep(ctx, sc, peer, rec, rep, addr, backend, counter):
         rec["check"] = rec["check"] or check
         parts = _measure(ctx, sc, run, rec, rep, counter)
         ctx.say(f"{tag}: " + " | ".join(parts))
+        ctx.peer_seconds.append(time.monotonic() - t0)
     except (RuntimeError, OSError, peers.Unavailable) as e:
         rec["available"], rec["reason"] = False, f"failed in repetition {rep + 1}: {e}"
         ctx.say(f"{peer.id}: failed ({e})")
