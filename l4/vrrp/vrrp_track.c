@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,6 +255,25 @@ static void probe_start(struct vrrp_track *t, uint64_t now)
 	}
 }
 
+/* At start-up only: the first probe waits for its answer, so an instance
+ * whose strata-l4 is fine does not pass through FAULT while it is out. */
+static void probe_sync(struct vrrp_track *t, uint64_t now)
+{
+	struct pollfd pfd = {.events = POLLIN};
+	int ms = (int)(t->cfg->timeout_us / 1000) + 1;
+
+	probe_start(t, now);
+	while (t->probe_fd >= 0) {
+		pfd.fd = t->probe_fd;
+		if (poll(&pfd, 1, ms) <= 0) {
+			probe_done(t, false);
+			break;
+		}
+		on_probe(t, t->probe_fd, POLLIN);
+	}
+	t->next = now + t->cfg->interval_us;
+}
+
 static void l4_timer(struct vrrp_track *t, uint64_t now)
 {
 	if (t->probe_fd >= 0 && now >= t->probe_deadline) {
@@ -386,6 +406,8 @@ int vrrp_track_init(struct vrrp_trackers *ts, const struct vrrp_cfg *cfg, struct
 				l4_watch_dir(ts, t->cfg->pid_file);
 				l4_resolve(t, now);
 			}
+			if (t->cfg->admin_socket[0] && (t->pidfd >= 0 || !t->cfg->pid_file[0]))
+				probe_sync(t, now);
 		} else if (t->cfg->type == VRRP_TRACK_IFACE) {
 			if (vrrp_nl_link_by_name(nl, t->cfg->ifname, &li) == 0)
 				t->up = t->link_up = li.running;

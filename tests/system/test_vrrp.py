@@ -124,6 +124,9 @@ def test_real_strata_l4_death_moves_vip_fast(lab, workdir):
     lab.wait_state("a", "MASTER")
     lab.wait_state("b", "BACKUP")
     lab.vrrps["a"].wait_log(f"watching strata-l4 pid {la.pid}")
+    # The first probe is answered before the instances start: no FAULT
+    # while strata-l4 was fine all along.
+    assert "-> FAULT" not in lab.vrrps["a"].text()
     answers = lab.probe(0.5).result()
     assert answers and {a[2] for a in answers} == {"a"}  # through strata-l4
     probe = lab.probe(5, stop_after="b")
