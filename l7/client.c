@@ -61,6 +61,15 @@ void l7_sa_set(struct l7_sa *s, const struct sockaddr *sa, socklen_t len)
 		memcpy(&s->u.in4, sa, sizeof(s->u.in4));
 		s->len = sizeof(s->u.in4);
 	} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		struct addr a;
+
+		/* A dual-stack listener's ::ffff:a.b.c.d is stored as IPv4 once,
+		 * so every request sees one form per client. */
+		if (addr_from_sockaddr(&a, sa, len) == 0 && addr_normalize(&a)) {
+			memcpy(&s->u.in4, &a.u.in4, sizeof(s->u.in4));
+			s->len = sizeof(s->u.in4);
+			return;
+		}
 		memcpy(&s->u.in6, sa, sizeof(s->u.in6));
 		s->len = sizeof(s->u.in6);
 	}
@@ -68,10 +77,9 @@ void l7_sa_set(struct l7_sa *s, const struct sockaddr *sa, socklen_t len)
 
 void l7_sa_to_addr(const struct l7_sa *s, struct addr *out)
 {
-	memset(out, 0, sizeof(*out));
-	if (!s->len || addr_from_sockaddr(out, (const struct sockaddr *)&s->u, s->len) < 0)
-		out->len = 0;
-	addr_normalize(out);
+	/* Per request: a copy of what l7_sa_set() checked and normalised. */
+	memcpy(&out->u, &s->u, s->len);
+	out->len = s->len;
 }
 
 static const struct l7_timeouts *timeouts(const struct l7_conn *c)

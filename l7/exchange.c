@@ -177,7 +177,8 @@ static const struct l7_listener *x_listener(const struct l7_exchange *x)
 static void x_reset(struct l7_exchange *x)
 {
 	uint8_t *up = x->out_up, *cl = x->out_cl;
-	size_t upc = x->out_up_cap, clc = x->out_cl_cap;
+	size_t upc = x->out_up_cap, clc = x->out_cl_cap, hcc = x->hcopy_cap;
+	char *hc = x->hcopy;
 
 	/* ~1 KiB of small fields; the 9 KiB of parser state after them is
 	 * reset by the parsers themselves (a memset per request showed up in
@@ -187,11 +188,12 @@ static void x_reset(struct l7_exchange *x)
 	x->out_cl = cl;
 	x->out_up_cap = upc;
 	x->out_cl_cap = clc;
+	x->hcopy = hc;
+	x->hcopy_cap = hcc;
 	l7_tx_init(&x->tx_up);
 	l7_tx_init(&x->tx_cl);
 	timer_init(&x->t, x_on_timer);
 	x->srv_idx = -1;
-	x->head_bid = L7_NOBID;
 }
 
 static void x_read_head(struct l7_exchange *x);
@@ -211,7 +213,7 @@ struct l7_exchange *l7_x_start(struct l7_conn *c)
 	}
 	x->c = c;
 	x->w = w;
-	x->gen = l7_gen_get(w->gen ? w->gen : c->gen);
+	x->gen = l7_worker_gen_hold(w);
 	x->t_start_ns = clock_now_ns();
 	x->state = L7_XS_HEAD;
 	c->x = x;
@@ -297,6 +299,38 @@ static void fill_ids(struct l7_exchange *x)
 						c->uid_len, c->requests);
 }
 
+static void rebase(struct http1_view *v, const char *from, char *to)
+{
+	if (v->ptr)
+		v->ptr = to + (v->ptr - from);
+}
+
+/* STYLE.md: views are kept only while the buffer is; a request lives
+ * longer than its receive buffer should (a slow upstream, a tunnel), and
+ * thousands of held buffers would starve the ring that the responses
+ * arrive through. So the parsed head (a few hundred bytes) is copied into
+ * the exchange and its views moved along; the buffer goes back at once. */
+static int keep_head(struct l7_exchange *x, const char *head, size_t len)
+{
+	struct http1_request *r = &x->req;
+
+	if (l7_x_out_reserve((uint8_t **)&x->hcopy, &x->hcopy_cap, len) < 0)
+		return -ENOMEM;
+	memcpy(x->hcopy, head, len);
+	rebase(&r->method, head, x->hcopy);
+	rebase(&r->target, head, x->hcopy);
+	rebase(&r->scheme, head, x->hcopy);
+	rebase(&r->authority, head, x->hcopy);
+	rebase(&r->path, head, x->hcopy);
+	rebase(&r->query, head, x->hcopy);
+	rebase(&r->host, head, x->hcopy);
+	for (unsigned i = 0; i < r->h.nheaders; i++) {
+		rebase(&r->h.headers[i].name, head, x->hcopy);
+		rebase(&r->h.headers[i].value, head, x->hcopy);
+	}
+	return 0;
+}
+
 static void on_head(struct l7_exchange *x, size_t len, unsigned bid)
 {
 	struct l7_conn *c = x->c;
@@ -308,8 +342,10 @@ static void on_head(struct l7_exchange *x, size_t len, unsigned bid)
 		x->head_in_hbuf = true;
 		c->hb.off += (uint32_t)len;
 	} else {
-		x->head_bid = (uint16_t)bid;
-		l7_buf_hold(&c->w->bufs, bid);
+		if (keep_head(x, l7_seg_ptr(&c->w->bufs, bid), len) < 0) {
+			l7_conn_close(c, L7_TERM_INTERNAL);
+			return;
+		}
 		l7_inq_consume(&c->in, &c->w->bufs, len);
 	}
 	c->requests++;
@@ -536,9 +572,6 @@ static void x_release(struct l7_exchange *x)
 	struct l7_bufs *b = &x->w->bufs;
 
 	loop_timer_cancel(x->w->loop, &x->t);
-	if (x->head_bid != L7_NOBID)
-		l7_buf_drop(b, x->head_bid);
-	x->head_bid = L7_NOBID;
 	l7_hbuf_free(&x->body);
 	l7_hbuf_free(&x->rhb);
 	if (!x->tx_cl.busy)
@@ -558,7 +591,7 @@ void l7_x_maybe_free(struct l7_exchange *x)
 	}
 	if (x->c && x->c->x == x)
 		x->c->x = NULL;
-	l7_gen_put(x->gen);
+	l7_worker_gen_release(x->w, x->gen);
 	x->gen = NULL;
 	l7_worker_x_free(x->w, x);
 }

@@ -113,7 +113,7 @@ struct l7_exchange {
 	uint8_t term;  /* enum l7_term */
 	uint8_t tries; /* attempts so far */
 	uint8_t stale_retries;
-	bool head_in_hbuf; /* views point into c->hb, else into buffer head_bid */
+	bool head_in_hbuf; /* views point into c->hb, else into x->hcopy */
 	bool head_done;
 	bool up_done;	   /* request body fully forwarded (or none) */
 	bool up_chunk_end; /* chunked: "0\r\n" + trailers queued */
@@ -139,7 +139,6 @@ struct l7_exchange {
 	uint8_t tmode;	   /* what x->t measures: enum l7_tmode */
 	uint8_t fail_term; /* last failed attempt, for the final answer */
 	uint16_t fail_status;
-	uint16_t head_bid;
 	uint16_t status; /* status sent to the client */
 	size_t last_len; /* head parse resume */
 	size_t head_len;
@@ -168,6 +167,8 @@ struct l7_exchange {
 
 	uint8_t *out_up, *out_cl; /* head buffers (L7_XOUT_INIT, grown on demand) */
 	size_t out_up_cap, out_cl_cap;
+	char *hcopy; /* the request head, copied out of the receive buffer */
+	size_t hcopy_cap;
 	size_t out_up_len, out_cl_len;
 
 	struct timer t; /* upstream send/read, client send stall */

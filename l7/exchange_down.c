@@ -228,8 +228,30 @@ static void read_resp_head(struct l7_exchange *x)
 
 /* --- the response body ------------------------------------------------------------------ */
 
+/* A small body right behind the head joins it in the head buffer: one
+ * contiguous send, and the receive buffer goes back to the ring at once. */
+#define L7_COPY_MAX 4096
+
+static bool join_head(struct l7_exchange *x, const char *p, size_t n)
+{
+	struct l7_tx *t = &x->tx_cl;
+	struct iovec *v = &t->iov[0];
+
+	if (t->niov != 1 || t->first || v->iov_base != (void *)x->out_cl || n > L7_COPY_MAX ||
+	    v->iov_len + n > x->out_cl_cap)
+		return false;
+	memcpy(x->out_cl + v->iov_len, p, n);
+	v->iov_len += n;
+	t->total += n;
+	return true;
+}
+
 static void add_out(struct l7_exchange *x, unsigned bid, const char *p, size_t n)
 {
+	if (join_head(x, p, n)) {
+		x->resp_bytes += n;
+		return;
+	}
 	if (bid == L7_NOBID) {
 		/* rhb is stable until the exchange ends */
 		l7_tx_add(&x->tx_cl, p, n);

@@ -163,6 +163,15 @@ int l7_tx_submit(struct l7_tx *t, struct loop *loop, int slot, unsigned op, int 
 	int ret;
 
 	assert(!t->busy && t->first < t->niov);
+	if (t->niov - t->first == 1) {
+		/* One piece: a plain send skips the msghdr copy and the iovec
+		 * import of sendmsg. */
+		ret = loop_prep_send(loop, slot, op, fd, t->iov[t->first].iov_base,
+				     t->iov[t->first].iov_len, 0);
+		if (ret == 0)
+			t->busy = true;
+		return ret;
+	}
 	memset(&t->msg, 0, sizeof(t->msg));
 	t->msg.msg_iov = &t->iov[t->first];
 	t->msg.msg_iovlen = (size_t)(t->niov - t->first);

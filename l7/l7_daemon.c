@@ -29,7 +29,7 @@
 #include "runtime.h"
 
 #define L7_SQ_ENTRIES 4096
-#define L7_BUF_COUNT  2048
+#define L7_BUF_COUNT  1024
 #define L7_BUF_SIZE   16384
 
 static struct {

@@ -3,6 +3,7 @@
  * housekeeping tick. */
 #include "l7_worker.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +227,52 @@ void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
 	l7_route_thread_exit();
 }
 
+struct l7_gen *l7_worker_gen_hold(struct l7_worker *w)
+{
+	w->gen_users++;
+	return w->gen;
+}
+
+void l7_worker_gen_release(struct l7_worker *w, struct l7_gen *g)
+{
+	if (g == w->gen) {
+		w->gen_users--;
+		return;
+	}
+	for (uint32_t i = 0; i < w->n_retired; i++) {
+		if (w->retired[i].g != g)
+			continue;
+		if (--w->retired[i].users == 0) {
+			l7_gen_put(g);
+			w->retired[i] = w->retired[--w->n_retired];
+		}
+		return;
+	}
+	assert(!"exchange generation not held by its worker");
+}
+
+/* The old generation: dropped now, or kept while exchanges still use it. */
+static void retire(struct l7_worker *w, struct l7_gen *old)
+{
+	if (!w->gen_users) {
+		l7_gen_put(old);
+		return;
+	}
+	if (w->n_retired == w->cap_retired) {
+		uint32_t cap = w->cap_retired ? 2 * w->cap_retired : 4;
+		struct l7_retired *r = realloc(w->retired, cap * sizeof(*r));
+
+		if (!r) {
+			/* Keeping the reference forever beats freeing it in use. */
+			log_err("worker %u: out of memory retiring a generation", w->index);
+			return;
+		}
+		w->retired = r;
+		w->cap_retired = cap;
+	}
+	w->retired[w->n_retired++] = (struct l7_retired){.g = old, .users = w->gen_users};
+}
+
 void l7_worker_on_reload(struct loop *loop, void *arg)
 {
 	struct l7_worker *w = tl_self;
@@ -239,10 +286,11 @@ void l7_worker_on_reload(struct loop *loop, void *arg)
 	 * to the shared pools, where the new generation finds them. */
 	l7_uconn_tick(w, true);
 	old = w->gen;
+	retire(w, old);
 	w->gen = g;
+	w->gen_users = 0;
 	if (!w->draining && listeners_sync(w) < 0)
 		log_err("worker %u: cannot arm the new listeners", w->index);
-	l7_gen_put(old);
 }
 
 void l7_worker_conn_gone(struct l7_worker *w)

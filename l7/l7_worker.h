@@ -52,6 +52,15 @@ struct l7_worker {
 	struct loop *loop;
 	unsigned index;
 	struct l7_gen *gen; /* current generation (one reference) */
+	uint32_t gen_users; /* exchanges running on gen */
+	/* Older generations exchanges still run on: the worker keeps its
+	 * reference until their count drops to zero, so an exchange costs no
+	 * atomic operation on the shared refcount. */
+	struct l7_retired {
+		struct l7_gen *g;
+		uint32_t users;
+	} * retired;
+	uint32_t n_retired, cap_retired;
 	struct l7_bufs bufs;
 	struct metrics_worker *mw;
 	struct alog_writer *alog;
@@ -86,6 +95,10 @@ struct l7_exchange *l7_worker_x_alloc(struct l7_worker *w);
 void l7_worker_x_free(struct l7_worker *w, struct l7_exchange *x);
 struct l7_uconn *l7_worker_u_alloc(struct l7_worker *w);
 void l7_worker_u_free(struct l7_worker *w, struct l7_uconn *u);
+
+/* The generation an exchange runs on: the current one, counted locally. */
+struct l7_gen *l7_worker_gen_hold(struct l7_worker *w);
+void l7_worker_gen_release(struct l7_worker *w, struct l7_gen *g);
 
 /* A connection closed: when draining and none is left, tell main. */
 void l7_worker_conn_gone(struct l7_worker *w);
