@@ -101,6 +101,43 @@ void l4_worker_conn_closed(struct l4_worker *w)
 	l4_listeners_recheck(w);
 }
 
+void l4_worker_defer(struct l4_worker *w, unsigned svc_idx, int fd)
+{
+	if (w->n_pend == L4_PENDING_MAX) {
+		l4_conn_reject(w, svc_idx, fd);
+		return;
+	}
+	w->pend[w->n_pend++] = (struct l4_pending){fd, svc_idx, w->cfg_gen};
+}
+
+void l4_worker_serve_pending(struct l4_worker *w)
+{
+	unsigned i = 0;
+
+	while (i < w->n_pend) {
+		struct l4_pending p = w->pend[i];
+
+		if (p.cfg_gen != w->cfg_gen || w->draining) {
+			close(p.fd); /* its service may be gone or renumbered */
+		} else if (l4_limits_allow(w, p.svc_idx)) {
+			l4_conn_accept(w, p.svc_idx, p.fd);
+		} else {
+			i++;
+			continue;
+		}
+		memmove(&w->pend[i], &w->pend[i + 1], (w->n_pend - i - 1) * sizeof(w->pend[0]));
+		w->n_pend--;
+	}
+}
+
+void l4_worker_on_limits(struct loop *loop, void *arg)
+{
+	struct l4_worker *w = tl_worker;
+
+	if (w)
+		l4_listeners_recheck(w);
+}
+
 /* --- snapshot adoption ------------------------------------------------------ */
 
 static struct l4_listener *find_listener(struct l4_worker *w, int fd)
@@ -176,6 +213,7 @@ void l4_worker_on_drain(struct loop *loop, void *arg)
 	w->draining = true;
 	while (w->listeners)
 		l4_listener_remove(w->listeners);
+	l4_worker_serve_pending(w); /* draining: closes the waiting clients */
 }
 
 void l4_worker_on_kill(struct loop *loop, void *arg)
@@ -256,6 +294,8 @@ void l4_worker_fini(struct loop *loop, unsigned index, void *arg)
 	if (!w)
 		return;
 	loop_timer_cancel(loop, &w->tick);
+	w->draining = true;
+	l4_worker_serve_pending(w);
 	/* The loop drained (nothing in flight): closing what is left queues
 	 * their on_free, which the next turns run. Only then may `w` go. */
 	for (struct l4_conn *c = w->live; c; c = c->next)

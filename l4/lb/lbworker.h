@@ -29,6 +29,9 @@ struct l4_config;
 #define L4_SPLICE_CHUNK (64u * 1024) /* one pipe's default capacity */
 #define L4_CONN_CHUNK	256	     /* connections allocated at a time */
 #define L4_OP_ACCEPT	0u	     /* the listener slot's only op */
+/* Clients accepted over a limit (multishot accept raced the pause) wait
+ * here for a free place; beyond this many they are refused with a RST. */
+#define L4_PENDING_MAX 256
 
 /* Why a listener does not accept right now. */
 enum {
@@ -81,6 +84,12 @@ struct l4_worker {
 	struct alog_writer *alog;
 	uint64_t seq;
 	bool draining;
+	struct l4_pending {
+		int fd;
+		unsigned svc_idx;
+		uint64_t cfg_gen;
+	} pend[L4_PENDING_MAX];
+	unsigned n_pend;
 	struct timer tick;
 	uint64_t fd_retry_ms; /* EMFILE back-off: retry accepting after this */
 };
@@ -98,6 +107,14 @@ void l4_worker_on_config(struct loop *loop, void *arg);
 
 /* Posted by main on SIGTERM: close every listener, keep connections. */
 void l4_worker_on_drain(struct loop *loop, void *arg);
+
+/* Posted by a worker that reached a connection limit: re-check ours. */
+void l4_worker_on_limits(struct loop *loop, void *arg);
+
+/* An accepted client over a limit: queue it (refuse when the queue is full). */
+void l4_worker_defer(struct l4_worker *w, unsigned svc_idx, int fd);
+/* Serves queued clients while the limits allow, oldest first. */
+void l4_worker_serve_pending(struct l4_worker *w);
 
 /* Posted by main when the drain timeout ends: close what is still open. */
 void l4_worker_on_kill(struct loop *loop, void *arg);

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "proc.h"
 #include "state.h"
+#include "worker.h"
 
 #define L4_FD_BACKOFF_MS 100 /* after EMFILE/ENFILE, wait this before accepting again */
 
@@ -85,13 +86,28 @@ void l4_listeners_recheck(struct l4_worker *w)
 {
 	uint64_t now = loop_now_ms(w->loop);
 
+	l4_worker_serve_pending(w);
 	for (struct l4_listener *l = w->listeners; l; l = l->next) {
 		if ((l->paused & L4_LP_FD) && now >= w->fd_retry_ms)
 			l4_listener_pause(l, L4_LP_FD, false);
-		if ((l->paused & L4_LP_LIMIT) && l->svc_idx >= 0 &&
-		    l4_limits_allow(w, (unsigned)l->svc_idx))
-			l4_listener_pause(l, L4_LP_LIMIT, false);
+		if (l->svc_idx < 0)
+			continue;
+		/* Both ways: another worker may have filled the limit. */
+		bool allow = l4_limits_allow(w, (unsigned)l->svc_idx) && !w->n_pend;
+
+		if (allow != !(l->paused & L4_LP_LIMIT))
+			l4_listener_pause(l, L4_LP_LIMIT, !allow);
 	}
+}
+
+/* This worker reached a limit: every worker pauses the listeners it
+ * concerns now, instead of accepting clients it would have to refuse. */
+static void limit_reached(struct l4_listener *l)
+{
+	if (l->paused & L4_LP_LIMIT)
+		return;
+	l4_listener_pause(l, L4_LP_LIMIT, true);
+	worker_post_all(l4_worker_on_limits, NULL);
 }
 
 static void on_accept_error(struct l4_listener *l, int err)
@@ -127,14 +143,15 @@ static void on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_ur
 	if (cqe->res >= 0) {
 		if (l->paused & L4_LP_CLOSING || l->svc_idx < 0) {
 			close(cqe->res);
-		} else if (!l4_limits_allow(w, (unsigned)l->svc_idx)) {
-			/* Accepted before the cancel took effect: over the limit. */
-			l4_conn_reject(w, (unsigned)l->svc_idx, cqe->res);
-			l4_listener_pause(l, L4_LP_LIMIT, true);
+		} else if (!l4_limits_allow(w, (unsigned)l->svc_idx) || w->n_pend) {
+			/* Accepted before the pause took effect: it waits, in
+			 * order, for a free place (or is refused if too many do). */
+			l4_worker_defer(w, (unsigned)l->svc_idx, cqe->res);
+			limit_reached(l);
 		} else {
 			l4_conn_accept(w, (unsigned)l->svc_idx, cqe->res);
 			if (l->svc_idx >= 0 && !l4_limits_allow(w, (unsigned)l->svc_idx))
-				l4_listener_pause(l, L4_LP_LIMIT, true);
+				limit_reached(l);
 		}
 	} else if (cqe->res != -ECANCELED) {
 		on_accept_error(l, cqe->res);

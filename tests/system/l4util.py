@@ -316,7 +316,7 @@ def nginx_conf(workdir, port, tag="nginx", worker_connections=1024):
     conf = d / "nginx.conf"
     conf.write_text(f"""
 worker_processes 1;
-worker_rlimit_nofile {worker_connections * 2 + 64};
+worker_rlimit_nofile {min(worker_connections * 2 + 64, 19900)};
 error_log {d}/error.log warn;
 events {{ worker_connections {worker_connections}; }}
 http {{
@@ -381,9 +381,58 @@ def http_get(port, src="127.0.0.1", path="/", timeout=5.0):
     return status, body.decode(errors="replace"), local
 
 
+# --- many held clients (a subprocess, so the test's own files stay few) -------------
+
+
+def holdclients_main(argv):
+    """holdclients PORT N: opens N keep-alive connections (at most 200
+    connecting at a time), one GET each; prints "ready OK"; on "again" on
+    stdin sends one more GET on every connection and prints "done OK"; on
+    "quit" (or EOF) closes them all."""
+    import asyncio
+
+    port, n = int(argv[0]), int(argv[1])
+    req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    async def one(conns, gate):
+        async with gate:
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+        conns.append((r, w))
+        return await ask(r, w)
+
+    async def ask(r, w):
+        w.write(req)
+        head = await r.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head, re.I).group(1))
+        await r.readexactly(length)
+        return head.startswith(b"HTTP/1.1 200")
+
+    async def main():
+        conns, gate = [], asyncio.Semaphore(200)
+        res = await asyncio.gather(*(one(conns, gate) for _ in range(n)), return_exceptions=True)
+        print("ready", sum(1 for x in res if x is True), flush=True)
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if line.strip() == "again":
+                res = await asyncio.gather(*(ask(r, w) for r, w in conns), return_exceptions=True)
+                bad = [repr(x) for x in res if x is not True]
+                if bad:
+                    print("holdclients:", len(bad), "failed, e.g.", bad[:3], file=sys.stderr)
+                print("done", sum(1 for x in res if x is True), flush=True)
+            else:
+                break
+        for _, w in conns:
+            w.close()
+
+    asyncio.run(main())
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "ppserver":
         ppserver_main(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "holdclients":
+        holdclients_main(sys.argv[2:])
     else:
         print(__doc__)
         sys.exit(2)
