@@ -172,7 +172,7 @@ workers = 1;
 admin = {{ socket = "{sock}"; group = ""; }};
 access_log = "";
 services = ( {{ name = "vip"; listen = [ "{listen}" ]; balance = "round_robin";
-    health = {{ type = "none"; }};
+    health = {{ type = "none"; path = "/"; host = "vip"; }};
     instances = ( {{ address = "127.0.0.1:{backend_port}"; weight = 1; }} ); }} );
 """)
         d = self.daemons(self.ns[node].argv([binary("strata-l4"), "-c", conf]),
