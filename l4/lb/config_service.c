@@ -86,7 +86,8 @@ static int get_token(const config_setting_t *g, const char *key, const char *def
 			return cfg_errf_key(err, g, key,
 					    "must not contain spaces or control "
 					    "characters");
-	strcpy(out, s);
+	if (s != out) /* absent: s is the default, already in out */
+		memmove(out, s, strlen(s) + 1);
 	return 0;
 }
 

@@ -213,3 +213,54 @@ def test_drain_keeps_existing_connections(daemons, workdir):
         got += held.recv(100)
     assert got == b"still here"
     held.close()
+
+
+def test_health_flapping_under_traffic(daemons, workdir):
+    """Two of three instances flap up and down every few checks while
+    clients keep connecting: every connection succeeds, the Maglev table
+    is rebuilt on each transition, and (run against an ASan build) no
+    worker ever reads a freed table."""
+    import random
+    import threading
+
+    status = workdir / "status"
+    status.mkdir()
+    ports, names = peers(daemons, 3, status_dir=status)
+    port, mport = free_port(), free_port()
+    health = {"type": "http", "interval": "100ms", "timeout": "100ms", "rise": 1, "fall": 1}
+    start_l4(daemons, workdir, [u.service_block("flap", f"127.0.0.1:{port}", addrs(ports),
+                                                balance="maglev", health=health)],
+             metrics=f"127.0.0.1:{mport}")
+    stop, errors, done = threading.Event(), [], [0]
+
+    def load(k):
+        n = 0
+        while not stop.is_set():
+            try:
+                assert u.converse(port, b"f", src=f"127.0.{k}.{2 + n % 200}")[1] == b"f"
+                done[0] += 1
+            except Exception as e:  # the test requires none
+                errors.append(repr(e))
+            n += 1
+
+    def flap():
+        rnd = random.Random(7)
+        while not stop.is_set():
+            for name in names[:2]:
+                (status / f"{name}.status").write_text(rnd.choice(["200", "503"]))
+            time.sleep(rnd.uniform(0.05, 0.25))
+
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(3)]
+    threads.append(threading.Thread(target=flap))
+    for t in threads:
+        t.start()
+    time.sleep(4)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:5]
+    assert done[0] > 50
+    text = u.metrics_text(mport)
+    flips = sum(u.metric(text, "strata_l4_instance_health_transitions_total", service="flap",
+                         instance=a, to=to) or 0 for a in addrs(ports[:2]) for to in ("up", "down"))
+    assert flips >= 6, flips

@@ -12,6 +12,13 @@ CLIENTS = 3
 PER_CLIENT = 3000  # 3 x 3000 = 9000 connections, 18,000 descriptors in strata-l4
 
 
+def sanitized(path):
+    """ASan builds pad every allocation with redzones: their RSS says
+    nothing about the release build's memory per connection."""
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def rss_kib(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -56,7 +63,7 @@ def test_9000_concurrent_connections(daemons, workdir):
         assert f"total {CLIENTS * PER_CLIENT} " in conns, conns
         per_conn = (rss_kib(l4.pid) - base) * 1024 / (CLIENTS * PER_CLIENT)
         print(f"strata-l4 RSS per idle connection: {per_conn:.0f} bytes")
-        assert per_conn <= 1024, per_conn
+        assert per_conn <= (4096 if sanitized(binary("strata-l4")) else 1024), per_conn
         for p in procs:
             p.stdin.write("again\n")
             p.stdin.flush()
