@@ -420,7 +420,7 @@ static int setup_instances(struct vrrp_daemon *d)
 	return 0;
 }
 
-static void tune_process(const struct vrrp_cfg *cfg)
+static int tune_process(const struct vrrp_cfg *cfg)
 {
 	int rc;
 
@@ -437,6 +437,7 @@ static void tune_process(const struct vrrp_cfg *cfg)
 	rc = vrrp_sched_realtime(cfg->rt_priority);
 	if (rc < 0)
 		log_warn("cannot use SCHED_RR priority %d: %s", cfg->rt_priority, strerror(-rc));
+	return rc;
 }
 
 static int start_io(struct vrrp_daemon *d)
@@ -484,7 +485,7 @@ int vrrp_daemon_start(struct vrrp_daemon *d, struct vrrp_cfg *cfg)
 	}
 	if (rc < 0)
 		return rc;
-	tune_process(cfg);
+	bool realtime = tune_process(cfg) == 0 && cfg->rt_priority > 0;
 	rc = vrrp_caps_drop();
 	if (rc < 0) {
 		log_err("cannot drop capabilities: %s", strerror(-rc));
@@ -493,9 +494,17 @@ int vrrp_daemon_start(struct vrrp_daemon *d, struct vrrp_cfg *cfg)
 	now = vrrp_now_us();
 	for (unsigned i = 0; i < d->ninst; i++)
 		vrrp_inst_start(&d->inst[i], now);
-	log_info("started: %u instance(s) on %u interface(s), SCHED_RR %d, capabilities "
-		 "CAP_NET_RAW+CAP_NET_ADMIN",
-		 d->ninst, d->nifc, cfg->rt_priority);
+	/* Say what the process really runs with: an operator reading this line
+	 * must not believe adverts are real-time when the switch failed. */
+	if (realtime)
+		log_info("started: %u instance(s) on %u interface(s), SCHED_RR %d, capabilities "
+			 "CAP_NET_RAW+CAP_NET_ADMIN",
+			 d->ninst, d->nifc, cfg->rt_priority);
+	else
+		log_info("started: %u instance(s) on %u interface(s), normal scheduling (%s), "
+			 "capabilities CAP_NET_RAW+CAP_NET_ADMIN",
+			 d->ninst, d->nifc,
+			 cfg->rt_priority > 0 ? "SCHED_RR refused" : "rt_priority 0");
 	return 0;
 }
 
