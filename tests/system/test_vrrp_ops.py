@@ -25,9 +25,11 @@ def lab(topology, workdir, daemons):
 def pair(lab, workdir, a=None, b=None, **kw):
     lab.service("a")
     lab.service("b")
+    # a is master before b starts: on a loaded machine b could otherwise win
+    # the first election and hand over (three transitions instead of one).
     va = lab.vrrp("a", vrrp_config(workdir, "a", a or [instance(priority=200)], **kw))
-    vb = lab.vrrp("b", vrrp_config(workdir, "b", b or [instance(priority=100)], **kw))
     lab.wait_state("a", "MASTER")
+    vb = lab.vrrp("b", vrrp_config(workdir, "b", b or [instance(priority=100)], **kw))
     lab.wait_state("b", "BACKUP")
     return va, vb
 
