@@ -163,7 +163,7 @@ class Mode:
 
 
 MODES = {
-    "full": Mode("full", reps=3, warm=1, small=4, k16=3, conn=3, bulk=3, idle=9000,
+    "full": Mode("full", reps=4, warm=1, small=4, k16=3, conn=3, bulk=3, idle=9000,
                  scenarios=("l4", "l7", "chain", "tls"), budget_s=1140),
     "quick": Mode("quick", reps=2, warm=0, small=1, k16=1, conn=1, bulk=1, idle=1000,
                   scenarios=("l4", "l7", "chain", "tls"),
