@@ -350,7 +350,9 @@ static void on_head(struct l7_exchange *x, size_t len, unsigned bid)
 	}
 	c->requests++;
 	l7_conn_head_done(c);
-	x->client_keep = x->req.h.keep_alive && !(c->flags & L7_CF_CLOSE) && !c->w->draining;
+	/* keepalive = 0 means one request per connection: say so up front. */
+	x->client_keep = x->req.h.keep_alive && !(c->flags & L7_CF_CLOSE) && !c->w->draining &&
+			 x->gen->cfg->timeouts.keepalive_ms;
 	x->req_body = x->req.h.body;
 	x->req_left = x->req.h.content_length;
 	x->up_done = x->req_body == HTTP1_BODY_NONE;
