@@ -601,8 +601,10 @@ void l7_x_maybe_free(struct l7_exchange *x)
 void l7_x_finish(struct l7_exchange *x)
 {
 	struct l7_conn *c = x->c;
-	bool keep = x->client_keep && !x->local_close;
-	bool linger = x->local_close && !x->up_done;
+	/* A body not read to its end (the upstream answered early) leaves
+	 * bytes that must never be taken for the next request: close. */
+	bool keep = x->client_keep && !x->local_close && x->up_done;
+	bool linger = !x->up_done;
 
 	if (x->u)
 		l7_x_release_upstream(x, x->upstream_keep && x->up_done && !x->tunnel &&

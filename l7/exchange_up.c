@@ -431,6 +431,7 @@ static void buffer_body(struct l7_exchange *x)
 		l7_conn_consume(x->c, (size_t)r);
 		x->up_done = http1_chunked_done(&x->req_ck);
 	}
+	l7_conn_flow(x->c); /* consumed: reading may resume */
 	if (!x->up_done) {
 		l7_conn_body_timer(x->c, true);
 		if (x->c->flags & L7_CF_EOF)

@@ -246,3 +246,45 @@ def test_buffer_request_sends_a_content_length_body(daemons, workdir):
         c.send(build("POST", "/b", [("Transfer-Encoding", "chunked")]) +
                b"%x\r\n" % (2 << 20) + b"a" * (2 << 20) + b"\r\n0\r\n\r\n")
         assert c.response().status == 413
+
+
+def test_early_response_before_the_body_ends_closes_the_connection(daemons, workdir):
+    """An upstream that answers before the request body is complete: the
+    rest of the body must never be read as a next request."""
+    import socket as so
+    from conftest import free_port
+    from l7util import l7_conf, start_l7
+
+    lsock = so.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    bport = lsock.getsockname()[1]
+    heads = []
+
+    def serve():
+        s, _ = lsock.accept()
+        data = s.recv(65536)
+        heads.append(data.count(b" HTTP/1.1\r\n"))
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        time.sleep(1.0)
+        s.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    port = free_port()
+    start_l7(daemons, workdir, l7_conf(workdir, port, {
+        "u": ([("u", bport, "")], "health = { enabled = false; };")}), port)
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    with Client(port) as c:
+        c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"a" * 10)
+        r = c.response()
+        assert r.status == 200 and r.body == b"ok"
+        assert r.header("connection") == "close"
+        try:
+            c.send(smuggled + b"b" * (1000 - 10 - len(smuggled)))
+        except OSError:
+            pass
+        assert c.at_eof(timeout=3)
+    t.join(3)
+    lsock.close()
+    assert heads == [1]
