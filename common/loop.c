@@ -10,6 +10,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -363,6 +364,26 @@ static void loop_wake(struct loop *l)
 		;
 }
 
+/* Other threads reach the loop only between these two: loop_destroy() waits
+ * until no call is inside. The count is raised before the stop flag is set,
+ * so a loop thread that sees the flag also sees the caller still inside,
+ * and cannot free the loop under the eventfd write that follows. */
+static void wakers_enter(struct loop *l)
+{
+	__atomic_add_fetch(&l->wakers, 1, __ATOMIC_SEQ_CST);
+}
+
+static void wakers_leave(struct loop *l)
+{
+	__atomic_sub_fetch(&l->wakers, 1, __ATOMIC_RELEASE);
+}
+
+static void wakers_wait(struct loop *l)
+{
+	while (__atomic_load_n(&l->wakers, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
 int loop_post(struct loop *l, loop_post_fn fn, void *arg)
 {
 	struct loop_post_item *it = malloc(sizeof(*it));
@@ -370,11 +391,13 @@ int loop_post(struct loop *l, loop_post_fn fn, void *arg)
 	if (!it)
 		return -ENOMEM;
 	*it = (struct loop_post_item){.fn = fn, .arg = arg};
+	wakers_enter(l);
 	pthread_mutex_lock(&l->post_lock);
 	*l->post_tail = it;
 	l->post_tail = &it->next;
 	pthread_mutex_unlock(&l->post_lock);
 	loop_wake(l);
+	wakers_leave(l);
 	return 0;
 }
 
@@ -401,8 +424,10 @@ static void run_posts(struct loop *l)
 
 void loop_stop(struct loop *l)
 {
+	wakers_enter(l);
 	__atomic_store_n(&l->stop, 1, __ATOMIC_SEQ_CST);
 	loop_wake(l);
+	wakers_leave(l);
 }
 
 /* --- turns ------------------------------------------------------------------------ */
@@ -521,6 +546,8 @@ void loop_destroy(struct loop *l)
 	if (!l)
 		return;
 	loop_drain(l);
+	/* The loop_stop() that ended loop_run() may still be writing the eventfd. */
+	wakers_wait(l);
 	/* Posted functions may post again; a bounded number of rounds, then
 	 * whatever is left is dropped (its memory only). */
 	for (int round = 0; round < 16 && l->post_head; round++)

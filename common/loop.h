@@ -111,7 +111,9 @@ int loop_run(struct loop *loop);
 int loop_run_once(struct loop *loop, int timeout_ms);
 
 /* Asks loop_run() to return. Thread-safe; from the loop thread it takes
- * effect at the end of the current turn. */
+ * effect at the end of the current turn. The loop's thread may destroy the
+ * loop as soon as loop_run() returns: loop_destroy() waits for a loop_stop()
+ * or loop_post() still running on another thread. */
 void loop_stop(struct loop *loop);
 
 typedef void (*loop_post_fn)(struct loop *loop, void *arg);

@@ -104,6 +104,7 @@ struct loop {
 	bool queued_since_cancel;
 	int stop;	  /* atomic */
 	int wake_pending; /* atomic: an eventfd write is on its way */
+	int wakers;	  /* atomic: loop_stop()/loop_post() calls still touching us */
 	pthread_mutex_t post_lock;
 	struct loop_post_item *post_head, **post_tail;
 	struct loop_stats stats;

@@ -650,6 +650,59 @@ static void test_post_from_thread(void **state)
 	loop_destroy(c.l);
 }
 
+/* --- loop_stop from another thread while the loop ends a turn of its own ----------- */
+
+/* Regression: loop_stop() stored the stop flag and only then touched the loop
+ * again (wake_pending, wake_fd). A loop thread that saw the flag on a turn of
+ * its own (here a 1 ms timer) could drain and free the loop in between, so
+ * the stopping thread wrote into freed memory and into a closed, possibly
+ * reused, descriptor. The window is nanoseconds wide: ThreadSanitizer
+ * (-fsanitize=thread) reports it on every run without the fix. */
+#define EXIT_RACE_ROUNDS 40
+
+struct exit_race {
+	struct loop *l; /* atomic: published by the loop thread */
+	struct timer tick;
+	int run_ret;
+};
+
+static void exit_race_tick(struct loop *l, struct timer *t)
+{
+	loop_timer_arm(l, t, 1);
+}
+
+static void *exit_race_loop(void *arg)
+{
+	struct exit_race *r = arg;
+	struct loop *l = loop_create(&h_params);
+
+	if (!l)
+		abort(); /* cmocka's asserts belong to the test's own thread */
+	timer_init(&r->tick, exit_race_tick);
+	loop_timer_arm(l, &r->tick, 1);
+	__atomic_store_n(&r->l, l, __ATOMIC_RELEASE);
+	r->run_ret = loop_run(l);
+	loop_destroy(l); /* at once, as a worker thread does */
+	return NULL;
+}
+
+static void test_stop_races_loop_exit(void **state)
+{
+	for (int round = 0; round < EXIT_RACE_ROUNDS; round++) {
+		struct exit_race r = {.run_ret = -1};
+		struct loop *l;
+		pthread_t th;
+
+		assert_int_equal(pthread_create(&th, NULL, exit_race_loop, &r), 0);
+		while (!(l = __atomic_load_n(&r.l, __ATOMIC_ACQUIRE)))
+			usleep(100);
+		usleep((unsigned)(round % 4) * 500);
+		loop_stop(l);
+		pthread_join(th, NULL);
+		assert_int_equal(r.run_ret, 0);
+	}
+}
+
 /* --- nop: a callback in the next turn ------------------------------------------------ */
 
 static void on_nop(struct h_owner *o, unsigned op, const struct io_uring_cqe *cqe)
@@ -829,8 +882,9 @@ static void test_stop_with_inflight(void **state)
 	    cmocka_unit_test(test_splice), cmocka_unit_test(test_shutdown_eof),                    \
 	    cmocka_unit_test(test_close), cmocka_unit_test(test_cancel_recv),                      \
 	    cmocka_unit_test(test_loop_timer), cmocka_unit_test(test_post_from_thread),            \
-	    cmocka_unit_test(test_sq_full), cmocka_unit_test(test_post_at_destroy),                \
-	    cmocka_unit_test(test_nop), cmocka_unit_test(test_stop_with_inflight)
+	    cmocka_unit_test(test_stop_races_loop_exit), cmocka_unit_test(test_sq_full),           \
+	    cmocka_unit_test(test_post_at_destroy), cmocka_unit_test(test_nop),                    \
+	    cmocka_unit_test(test_stop_with_inflight)
 
 int main(void)
 {
