@@ -304,10 +304,13 @@ int loop_prep_connect(struct loop *l, int id, unsigned op, int fd, const struct 
 	struct __kernel_timespec *ts;
 	int err = 0;
 
-	/* A link must not be split across two submits. */
+	/* A link must not be split across two submits. If the early submit
+	 * fails the pair does not fit: queue neither half. */
 	if (timeout_ms && io_uring_sq_space_left(&l->ring) < 2) {
 		l->stats.sq_full++;
 		io_uring_submit(&l->ring);
+		if (io_uring_sq_space_left(&l->ring) < 2)
+			return l->draining ? -ECANCELED : -EBUSY;
 	}
 	sqe = begin(l, id, op, false, &err);
 	if (!sqe)

@@ -12,6 +12,10 @@
 #include <stdio.h>
 
 #include "loop_harness.h"
+/* The ring itself, for the tests that make io_uring_enter() fail. */
+#include "loop_impl.h"
+
+#include <sys/eventfd.h>
 
 enum {
 	OP_ACCEPT = 1,
@@ -777,6 +781,75 @@ static void test_sq_full(void **state)
 	close(b);
 }
 
+/* Makes every io_uring_enter() of the loop fail (-EOPNOTSUPP) until
+ * ring_restore(): the ring's descriptor number points at an eventfd. */
+static int ring_break(struct loop *l)
+{
+	int save = dup(l->ring.enter_ring_fd), bad = eventfd(0, EFD_CLOEXEC);
+
+	assert_true(save >= 0 && bad >= 0);
+	assert_int_equal(dup2(bad, l->ring.enter_ring_fd), l->ring.enter_ring_fd);
+	close(bad);
+	return save;
+}
+
+static void ring_restore(struct loop *l, int save)
+{
+	assert_int_equal(dup2(save, l->ring.enter_ring_fd), l->ring.enter_ring_fd);
+	close(save);
+}
+
+static bool nops_done(void *arg)
+{
+	struct h_owner *o = arg;
+
+	return loop_slot_inflight(o->loop, o->id) == 0;
+}
+
+/* Regression: a timed connect needs two SQEs. With one entry left and an
+ * early submit that failed, the connect took the last entry and the linked
+ * timeout found none: assert(tsqe) aborted the process. Now nothing is
+ * queued and the caller gets -EBUSY. */
+static void test_timed_connect_sq_full_submit_fails(void **state)
+{
+	struct loop_params p = h_params;
+	struct sockaddr_in sin;
+	unsigned queued = 0;
+	struct h_owner o;
+	struct loop *l;
+	uint16_t port;
+	int lfd, fd, save, rc;
+
+	p.entries = 8;
+	l = loop_create(&p);
+	assert_non_null(l);
+	lfd = h_listener(&port, 4);
+	sin = h_addr(port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	h_owner_open(&o, l, fd);
+	while (io_uring_sq_space_left(&l->ring) > 1) {
+		assert_int_equal(loop_prep_nop(l, o.id, OP_PEEK), 0);
+		queued++;
+	}
+	save = ring_break(l);
+	rc = loop_prep_connect(l, o.id, OP_CONNECT, fd, (struct sockaddr *)&sin, sizeof(sin), 1000);
+	ring_restore(l, save);
+	assert_int_equal(rc, -EBUSY);
+	assert_int_equal(loop_slot_inflight(l, o.id), queued); /* the nops only */
+	assert_true(h_run_until(l, nops_done, &o, 3000));
+	assert_int_equal(h_count(&o, OP_PEEK), queued);
+	assert_int_equal(h_count(&o, OP_CONNECT), 0);
+	/* The slot is still usable: the same connect now goes through. */
+	assert_int_equal(
+	    loop_prep_connect(l, o.id, OP_CONNECT, fd, (struct sockaddr *)&sin, sizeof(sin), 1000),
+	    0);
+	assert_true(h_run_until(l, connect_done, &o, 3000));
+	assert_int_equal(h_last(&o, OP_CONNECT)->res, 0);
+	loop_destroy(l);
+	close(fd);
+	close(lfd);
+}
+
 /* Functions still posted when the loop is destroyed run then (and may post). */
 static void free_arg(struct loop *l, void *arg)
 {
@@ -883,6 +956,7 @@ static void test_stop_with_inflight(void **state)
 	    cmocka_unit_test(test_close), cmocka_unit_test(test_cancel_recv),                      \
 	    cmocka_unit_test(test_loop_timer), cmocka_unit_test(test_post_from_thread),            \
 	    cmocka_unit_test(test_stop_races_loop_exit), cmocka_unit_test(test_sq_full),           \
+	    cmocka_unit_test(test_timed_connect_sq_full_submit_fails),                             \
 	    cmocka_unit_test(test_post_at_destroy), cmocka_unit_test(test_nop),                    \
 	    cmocka_unit_test(test_stop_with_inflight)
 
