@@ -302,6 +302,8 @@ void l7_daemon_stop(void)
 	alog_close(l7_proc.alog);
 	l7_proc.alog = NULL;
 	snap_slot_destroy(&l7_gen_slot);
+	l7_lsock_free_all();
 	free(d.cpus);
+	d.cpus = NULL;
 	l7_metrics_fini();
 }

@@ -28,11 +28,29 @@ struct l7_worker *l7_worker_self(void)
 
 /* --- pools --------------------------------------------------------------------- */
 
+/* Remembers a pool allocation so the worker can free it at exit. */
+static int keep_chunk(struct l7_worker *w, void *p)
+{
+	if (w->n_chunks == w->cap_chunks) {
+		uint32_t cap = w->cap_chunks ? 2 * w->cap_chunks : 16;
+		void **c = realloc(w->chunks, cap * sizeof(*c));
+
+		if (!c)
+			return -ENOMEM;
+		w->chunks = c;
+		w->cap_chunks = cap;
+	}
+	w->chunks[w->n_chunks++] = p;
+	return 0;
+}
+
 #define POOL_GROW(w, head, type, link)                                                             \
 	do {                                                                                       \
 		type *a__ = calloc(L7_ALLOC_CHUNK, sizeof(type));                                  \
-		if (!a__)                                                                          \
+		if (!a__ || keep_chunk(w, a__) < 0) {                                              \
+			free(a__);                                                                 \
 			return NULL;                                                               \
+		}                                                                                  \
 		for (unsigned i__ = 0; i__ < L7_ALLOC_CHUNK; i__++) {                              \
 			a__[i__].link = (w)->head;                                                 \
 			(w)->head = &a__[i__];                                                     \
@@ -97,7 +115,8 @@ void l7_worker_u_free(struct l7_worker *w, struct l7_uconn *u)
 static void l_on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_uring_cqe *cqe)
 {
 	struct l7_listen_slot *ls = obj;
-	struct l7_worker *w = tl_self;
+	struct l7_worker *w = ls->w;
+	int ret;
 
 	if (cqe->res >= 0) {
 		if (w->draining || ls->slot < 0)
@@ -107,9 +126,11 @@ static void l_on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_
 	} else if (cqe->res != -ECANCELED && cqe->res != -EAGAIN) {
 		log_rl(LOG_LVL_WARN, "accept: %s", strerror(-cqe->res));
 	}
-	if (!loop_cqe_more(cqe) && ls->slot >= 0 && !w->draining &&
-	    loop_prep_accept(loop, ls->slot, 0, ls->fd) < 0)
-		log_err("worker %u: cannot re-arm accept", w->index);
+	if (loop_cqe_more(cqe) || ls->slot < 0 || w->draining)
+		return;
+	ret = loop_prep_accept(loop, ls->slot, 0, ls->fd);
+	if (ret < 0 && ret != -ECANCELED) /* -ECANCELED: the loop is stopping */
+		log_err("worker %u: cannot re-arm accept: %s", w->index, strerror(-ret));
 }
 
 static void l_on_free(struct loop *loop, void *obj)
@@ -118,6 +139,7 @@ static void l_on_free(struct loop *loop, void *obj)
 
 	close(ls->fd);
 	ls->fd = -1;
+	ls->w->nlisten--;
 }
 
 static const struct loop_ops l_ops = {.on_cqe = l_on_cqe, .on_free = l_on_free};
@@ -149,9 +171,11 @@ static int listeners_sync(struct l7_worker *w)
 			if (ls->slot >= 0)
 				continue;
 			ls->fd = s->fds[w->index];
+			s->armed[w->index] = true;
 			ls->slot = loop_slot_open(w->loop, &l_ops, ls);
 			if (ls->slot < 0)
 				return ls->slot;
+			w->nlisten++;
 			if (loop_prep_accept(w->loop, ls->slot, 0, ls->fd) < 0)
 				return -EBUSY;
 		}
@@ -184,7 +208,7 @@ int l7_worker_init(struct loop *loop, unsigned index, void *arg)
 	w->loop = loop;
 	w->index = index;
 	for (unsigned i = 0; i < L7_LSLOTS; i++)
-		w->ls[i] = (struct l7_listen_slot){.slot = -1, .fd = -1};
+		w->ls[i] = (struct l7_listen_slot){.w = w, .slot = -1, .fd = -1};
 	ret = l7_bufs_init(&w->bufs, loop_bufring(loop));
 	if (ret < 0)
 		return ret;
@@ -203,6 +227,25 @@ int l7_worker_init(struct loop *loop, unsigned index, void *arg)
 	return 0;
 }
 
+/* Everything the worker allocated, once no slot refers to it any more. */
+static void worker_free(struct l7_worker *w)
+{
+	for (struct l7_exchange *x = w->x_free; x; x = x->next_free) {
+		free(x->out_up);
+		free(x->out_cl);
+		free(x->hcopy);
+	}
+	for (uint32_t i = 0; i < w->n_chunks; i++)
+		free(w->chunks[i]);
+	free(w->chunks);
+	for (uint32_t i = 0; i < w->n_retired; i++)
+		l7_gen_put(w->retired[i].g);
+	free(w->retired);
+	l7_gen_put(w->gen);
+	l7_bufs_fini(&w->bufs);
+	free(w);
+}
+
 void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
 {
 	struct l7_worker *w = tl_self;
@@ -210,9 +253,6 @@ void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
 	if (!w)
 		return;
 	loop_timer_cancel(loop, &w->tick);
-	/* loop_destroy() will free every slot still open; connections drop
-	 * their generation references in on_free, so keep w alive until then:
-	 * it is leaked on purpose at exit (one struct per worker). */
 	for (struct l7_conn *c = w->conns, *next; c; c = next) {
 		next = c->next; /* unlinked only when its slot is freed */
 		l7_conn_close(c, L7_TERM_DRAIN);
@@ -220,11 +260,22 @@ void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
 	l7_uconn_tick(w, true);
 	for (uint32_t id = 0; id < L7_LSLOTS; id++)
 		listener_close(w, &w->ls[id]);
-	for (int i = 0; i < 50 && loop_inflight(loop) > 1; i++)
+	/* Cancels complete even while the loop drains; on_free runs at the
+	 * end of each turn. */
+	for (int i = 0; i < 200 && (w->nconns || w->nuconns || w->nlisten); i++)
 		loop_run_once(loop, 10);
 	alog_worker_free(w->alog);
 	w->alog = NULL;
 	l7_route_thread_exit();
+	tl_self = NULL;
+	if (w->nconns || w->nuconns || w->nlisten) {
+		/* loop_destroy() may still call back into them: keep w. */
+		log_err("worker %u: %u connections, %u upstream connections, %u listeners still "
+			"open at exit",
+			w->index, w->nconns, w->nuconns, w->nlisten);
+		return;
+	}
+	worker_free(w);
 }
 
 struct l7_gen *l7_worker_gen_hold(struct l7_worker *w)

@@ -43,6 +43,7 @@ struct l7_proc {
 extern struct l7_proc l7_proc;
 
 struct l7_listen_slot {
+	struct l7_worker *w;
 	int slot; /* -1: not armed */
 	int fd;
 	uint32_t li; /* listener index in the generation that armed it */
@@ -71,6 +72,10 @@ struct l7_worker {
 	struct l7_exchange *x_free;
 	struct l7_uconn *u_free;
 	uint32_t nconns;
+	uint32_t nuconns; /* upstream connections with a slot */
+	uint32_t nlisten; /* listener slots not freed yet */
+	void **chunks;	  /* pool allocations, freed at exit */
+	uint32_t n_chunks, cap_chunks;
 	uint64_t conn_seq;
 	bool draining;
 	bool drain_done; /* reported to main */

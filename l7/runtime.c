@@ -8,6 +8,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -190,4 +191,19 @@ int l7_gen_build(struct l7_snapshot *cfg, unsigned workers, struct l7_gen **out,
 	}
 	*out = g;
 	return 0;
+}
+
+void l7_lsock_free_all(void)
+{
+	uint32_t n = atomic_load(&n_lsocks);
+
+	/* Workers closed the sockets they armed; close what none did. */
+	for (uint32_t i = 0; i < n; i++) {
+		for (unsigned w = 0; w < WORKER_MAX; w++)
+			if (lsocks[i]->fds[w] >= 0 && !lsocks[i]->armed[w])
+				close(lsocks[i]->fds[w]);
+		free(lsocks[i]);
+		lsocks[i] = NULL;
+	}
+	atomic_store(&n_lsocks, 0);
 }

@@ -28,8 +28,9 @@
 struct l7_lsock {
 	struct addr addr;
 	int fds[WORKER_MAX];
-	uint32_t id;	  /* stable across generations, for the workers' slot tables */
-	atomic_uint refs; /* generations using it */
+	bool armed[WORKER_MAX]; /* worker i took fds[i] over (and closes it) */
+	uint32_t id;		/* stable across generations, for the workers' slot tables */
+	atomic_uint refs;	/* generations using it */
 };
 
 #define L7_MAX_LSOCKS (L7_MAX_LISTENERS * L7_MAX_LISTEN_ADDRS)
@@ -80,6 +81,9 @@ static inline void l7_gen_put(struct l7_gen *g)
  * published). */
 struct l7_lsock *l7_lsock_at(uint32_t id);
 uint32_t l7_lsock_count(void);
+/* At exit, after the workers stopped: closes the sockets no worker took
+ * over and frees the table. */
+void l7_lsock_free_all(void);
 
 /* The generation index of a server, by upstream and server index. */
 static inline struct l7_server_rt *l7_gen_server(struct l7_gen *g, uint32_t up, uint32_t si)

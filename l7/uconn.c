@@ -90,6 +90,7 @@ static void u_on_free(struct loop *loop, void *obj)
 	if (u->fd >= 0)
 		close(u->fd);
 	u->fd = -1;
+	w->nuconns--;
 	l7_worker_u_free(w, u);
 }
 
@@ -112,6 +113,7 @@ static struct l7_uconn *u_new(struct l7_worker *w, struct l7_server_rt *srv, int
 		l7_worker_u_free(w, u);
 		return NULL;
 	}
+	w->nuconns++;
 	return u;
 }
 
