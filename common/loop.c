@@ -501,6 +501,7 @@ int loop_run_once(struct loop *l, int timeout_ms)
 static int loop_drain(struct loop *l)
 {
 	uint64_t deadline;
+	int ret;
 
 	l->draining = true;
 	if (l->inflight == 0 && !l->nparked)
@@ -521,7 +522,11 @@ static int loop_drain(struct loop *l)
 		/* Handlers may have queued a close or shutdown meanwhile. */
 		if (l->queued_since_cancel)
 			loop_queue_cancel_any(l);
-		loop_run_once(l, 100);
+		ret = loop_run_once(l, 100);
+		if (ret < 0) { /* the ring is broken: nothing more will complete */
+			log_err("loop: io_uring failed while draining: %s", strerror(-ret));
+			return ret;
+		}
 	}
 	return 0;
 }
@@ -534,11 +539,12 @@ int loop_run(struct loop *l)
 		ret = loop_run_once(l, -1);
 		if (ret < 0) {
 			log_err("loop: io_uring wait failed: %s", strerror(-ret));
-			break;
+			/* Drain once more: the failure may have been transient. */
+			loop_drain(l);
+			return ret;
 		}
 	}
-	ret = loop_drain(l);
-	return ret;
+	return loop_drain(l);
 }
 
 void loop_destroy(struct loop *l)

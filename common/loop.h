@@ -99,9 +99,10 @@ struct loop *loop_create(const struct loop_params *p);
 void loop_destroy(struct loop *loop);
 
 /* Runs turns until loop_stop(); then cancels everything in flight and reaps
- * until nothing is (at most LOOP_DRAIN_MS). Returns 0, or -ETIMEDOUT when
- * requests were still in flight at the drain deadline. A stopped loop can
- * only be destroyed. */
+ * until nothing is (at most LOOP_DRAIN_MS). Returns 0, -ETIMEDOUT when
+ * requests were still in flight at the drain deadline, or the ring's -errno
+ * when io_uring itself failed (returned at once, without the drain wait). A
+ * stopped loop can only be destroyed. */
 int loop_run(struct loop *loop);
 
 /* One turn: submit, wait up to `timeout_ms` (-1: until the next timer or a

@@ -850,6 +850,28 @@ static void test_timed_connect_sq_full_submit_fails(void **state)
 	close(lfd);
 }
 
+/* Regression: when io_uring itself failed, loop_run() went on "draining"
+ * by calling the failing turn in a tight loop for LOOP_DRAIN_MS (5 s of a
+ * busy CPU, twice with loop_destroy()) and then reported -ETIMEDOUT instead
+ * of the ring's error. */
+static void test_ring_failure_ends_run_at_once(void **state)
+{
+	struct loop *l = loop_create(&h_params);
+	uint64_t t0;
+	int save, ret;
+
+	assert_non_null(l);
+	save = ring_break(l);
+	t0 = h_now_ms();
+	ret = loop_run(l);
+	assert_true(h_now_ms() - t0 < 1000);
+	assert_int_equal(ret, -EOPNOTSUPP);
+	ring_restore(l, save);
+	t0 = h_now_ms();
+	loop_destroy(l); /* the ring works again: drains, frees (LeakSanitizer checks) */
+	assert_true(h_now_ms() - t0 < 1000);
+}
+
 /* Functions still posted when the loop is destroyed run then (and may post). */
 static void free_arg(struct loop *l, void *arg)
 {
@@ -957,6 +979,7 @@ static void test_stop_with_inflight(void **state)
 	    cmocka_unit_test(test_loop_timer), cmocka_unit_test(test_post_from_thread),            \
 	    cmocka_unit_test(test_stop_races_loop_exit), cmocka_unit_test(test_sq_full),           \
 	    cmocka_unit_test(test_timed_connect_sq_full_submit_fails),                             \
+	    cmocka_unit_test(test_ring_failure_ends_run_at_once),                                  \
 	    cmocka_unit_test(test_post_at_destroy), cmocka_unit_test(test_nop),                    \
 	    cmocka_unit_test(test_stop_with_inflight)
 
