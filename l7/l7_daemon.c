@@ -255,6 +255,10 @@ int l7_daemon_reload(char *errbuf, size_t errlen, uint64_t *gen)
 	}
 	*gen = snap_slot_publish(&l7_gen_slot, &g->hdr);
 	worker_post_all(l7_worker_on_reload, NULL);
+	/* Answer once every worker switched (bounded: a stuck worker must not
+	 * hang the admin socket), so what `reload` reports is what runs. */
+	for (int i = 0; i < 200 && !l7_workers_on(*gen, d.workers); i++)
+		usleep(5000);
 	metrics_set(d.mw, l7m.generation, (int64_t)*gen);
 	metrics_inc(d.mw, l7m.reload_ok);
 	pthread_mutex_unlock(&d.lock);

@@ -20,6 +20,16 @@
 struct l7_proc l7_proc;
 
 static __thread struct l7_worker *tl_self;
+/* Generation each worker runs, for reloads that wait until all do. */
+static _Atomic uint64_t applied[WORKER_MAX];
+
+bool l7_workers_on(uint64_t generation, unsigned n)
+{
+	for (unsigned i = 0; i < n && i < WORKER_MAX; i++)
+		if (atomic_load(&applied[i]) < generation)
+			return false;
+	return true;
+}
 
 struct l7_worker *l7_worker_self(void)
 {
@@ -218,6 +228,7 @@ int l7_worker_init(struct loop *loop, unsigned index, void *arg)
 	w->gen = (struct l7_gen *)snap_slot_acquire(&l7_gen_slot);
 	if (!w->gen)
 		return -EINVAL;
+	atomic_store(&applied[index], w->gen->hdr.generation);
 	tl_self = w;
 	ret = listeners_sync(w);
 	if (ret < 0)
@@ -342,6 +353,7 @@ void l7_worker_on_reload(struct loop *loop, void *arg)
 	w->gen_users = 0;
 	if (!w->draining && listeners_sync(w) < 0)
 		log_err("worker %u: cannot arm the new listeners", w->index);
+	atomic_store(&applied[w->index], g->hdr.generation);
 }
 
 void l7_worker_conn_gone(struct l7_worker *w)

@@ -105,6 +105,9 @@ void l7_worker_u_free(struct l7_worker *w, struct l7_uconn *u);
 struct l7_gen *l7_worker_gen_hold(struct l7_worker *w);
 void l7_worker_gen_release(struct l7_worker *w, struct l7_gen *g);
 
+/* True when workers 0..n-1 all run `generation` or a newer one. */
+bool l7_workers_on(uint64_t generation, unsigned n);
+
 /* A connection closed: when draining and none is left, tell main. */
 void l7_worker_conn_gone(struct l7_worker *w);
 
