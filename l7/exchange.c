@@ -365,8 +365,21 @@ static void on_head(struct l7_exchange *x, size_t len, unsigned bid)
 
 /* --- responses the proxy writes itself --------------------------------------------- */
 
+/* RFC 9110 §9.3.2: an answer to HEAD has the head only (its
+ * Content-Length still describes the body a GET would get). */
+static int head_only(const struct l7_exchange *x, int n)
+{
+	const uint8_t *end;
+
+	if (n <= 0 || !x->head_done || x->req.method_id != HTTP1_M_HEAD)
+		return n;
+	end = memmem(x->out_cl, (size_t)n, "\r\n\r\n", 4);
+	return end ? (int)(end + 4 - x->out_cl) : n;
+}
+
 static void send_local(struct l7_exchange *x, int n, int status, bool close)
 {
+	n = head_only(x, n);
 	if (n < 0) {
 		l7_conn_close(x->c, L7_TERM_INTERNAL);
 		return;

@@ -288,3 +288,4 @@ def test_early_response_before_the_body_ends_closes_the_connection(daemons, work
     t.join(3)
     lsock.close()
     assert heads == [1]
+

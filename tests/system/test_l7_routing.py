@@ -151,3 +151,17 @@ def test_hash_balancing_is_stable_per_key(daemons, workdir):
             assert now == s, u
         else:
             assert now != gone
+
+
+def test_head_to_a_proxy_answer_has_no_body(daemons, workdir):
+    l7, a, b = two_upstreams(daemons, workdir)
+    with Client(l7.port) as c:
+        c.send(b"HEAD /none HTTP/1.1\r\nHost: nomatch.test\r\n\r\n"
+               b"HEAD /fixed HTTP/1.1\r\nHost: x\r\n\r\n"
+               b"GET /fixed HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = c.response(head=True)
+        assert r.status == 404 and int(r.header("content-length")) > 0
+        r = c.response(head=True)
+        assert r.status == 418
+        r = c.response()
+        assert r.status == 418 and r.body == b"teapot\n"
