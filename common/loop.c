@@ -65,6 +65,7 @@ static void loop_free(struct loop *l)
 	free(l->to_free);
 	free(l->parked);
 	free(l->orphans);
+	free(l->lost_accepts);
 	free(l);
 }
 
@@ -169,6 +170,7 @@ int loop_slot_open(struct loop *l, const struct loop_ops *ops, void *obj)
 	s->ops = ops;
 	s->state = LOOP_SLOT_OPEN;
 	s->ops_used = 0;
+	s->accept_ops = 0;
 	return (int)idx;
 }
 
@@ -182,12 +184,35 @@ void loop_slot_close(struct loop *l, int id)
 		queue_free(l, (uint32_t)id);
 }
 
+/* Accepts still armed on an abandoned slot keep accepting (a multishot one
+ * until cancelled): remember them, so dispatch_stale() closes what they bring. */
+static void remember_accepts(struct loop *l, struct loop_slot *s, uint32_t idx)
+{
+	for (uint64_t m = s->accept_ops; m; m &= m - 1) {
+		if (l->nlost_accepts == l->cap_lost_accepts) {
+			uint32_t cap = l->cap_lost_accepts ? 2 * l->cap_lost_accepts : 8;
+			uint64_t *v = realloc(l->lost_accepts, cap * sizeof(*v));
+
+			if (!v) {
+				log_err(
+				    "loop: out of memory: accepts of an abandoned slot will leak");
+				return;
+			}
+			l->lost_accepts = v;
+			l->cap_lost_accepts = cap;
+		}
+		l->lost_accepts[l->nlost_accepts++] =
+		    loop_ud(s->gen, idx, (unsigned)__builtin_ctzll(m));
+	}
+}
+
 void loop_slot_abandon(struct loop *l, int id)
 {
 	struct loop_slot *s = &l->slots[id];
 
 	assert((unsigned)id < l->nslots && s->state != LOOP_SLOT_FREE);
 	loop_parked_drop_slot(l, (uint32_t)id);
+	remember_accepts(l, s, (uint32_t)id);
 	/* Pool-mode recvs still write into their buffer: remember which. */
 	for (unsigned k = 0; k < s->pool_n; k++) {
 		assert(l->norphans < l->cap_orphans);
@@ -244,11 +269,20 @@ static void dispatch_stale(struct loop *l, const struct io_uring_cqe *cqe)
 		l->orphans[i] = l->orphans[--l->norphans];
 		return;
 	}
+	for (uint32_t i = 0; i < l->nlost_accepts; i++) {
+		if (l->lost_accepts[i] != cqe->user_data)
+			continue;
+		if (cqe->res >= 0) /* a connection nobody will serve */
+			close(cqe->res);
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			l->lost_accepts[i] = l->lost_accepts[--l->nlost_accepts];
+		return;
+	}
 }
 
 static void slot_update_slow(struct loop_slot *s)
 {
-	if (s->timed_op != LOOP_OP_NONE || s->pool_n)
+	if (s->timed_op != LOOP_OP_NONE || s->pool_n || s->accept_ops)
 		s->flags |= LOOP_SF_SLOW;
 	else
 		s->flags &= (uint8_t)~LOOP_SF_SLOW;
@@ -315,6 +349,8 @@ static void dispatch_slow(struct loop *l, struct loop_slot *s, unsigned op,
 	} else if (s->pool_n) {
 		pool_complete(l, s, op, &c);
 	}
+	if (op < 64 && !(c.flags & IORING_CQE_F_MORE))
+		s->accept_ops &= ~(1ull << op); /* that accept is no longer armed */
 	slot_update_slow(s);
 	s->ops->on_cqe(l, s->obj, op, &c);
 }

@@ -153,9 +153,12 @@ int loop_slot_open(struct loop *loop, const struct loop_ops *ops, void *obj);
 void loop_slot_close(struct loop *loop, int id);
 
 /* Frees the slot now, whatever is in flight: late completions become stale
- * (dropped, buffers returned) and on_free is NOT called. Only for owners
- * whose in-flight requests reference no memory of theirs (a multishot recv
- * on the buffer ring, an accept without address) -- and for tests. */
+ * (dropped, buffers returned, descriptors of accepts queued as ops 0..63
+ * closed) and on_free is NOT called. Nothing is cancelled: a multishot
+ * request stays armed until its fd goes or it is cancelled by fd
+ * (loop_prep_cancel_slot() before abandoning does it). Only for owners whose
+ * in-flight requests reference no memory of theirs (a multishot recv on the
+ * buffer ring, an accept without address) -- and for tests. */
 void loop_slot_abandon(struct loop *loop, int id);
 
 /* Requests in flight for the slot (parked recvs included). */

@@ -35,7 +35,7 @@ enum loop_slot_state { LOOP_SLOT_FREE, LOOP_SLOT_OPEN, LOOP_SLOT_CLOSING, LOOP_S
 enum {
 	LOOP_SF_FREE_QUEUED = 1u << 0, /* on the to_free list */
 	LOOP_SF_CANCELLED = 1u << 1,   /* owner cancelled: keep -ECANCELED as is */
-	LOOP_SF_SLOW = 1u << 2,	       /* timed connect or pool recvs: slow dispatch */
+	LOOP_SF_SLOW = 1u << 2,	       /* timed connect, pool recvs, accept: slow dispatch */
 };
 
 struct loop_slot {
@@ -44,12 +44,13 @@ struct loop_slot {
 	uint32_t gen;
 	uint32_t inflight;
 	uint32_t next_free;
-	uint64_t ops_used;  /* owner ops 0..63 queued since open, for loop_prep_cancel_slot() */
-	uint8_t state;	    /* enum loop_slot_state */
-	uint8_t flags;	    /* LOOP_SF_* */
-	uint8_t timed_op;   /* op of the connect with a linked timeout, or LOOP_OP_NONE */
-	uint8_t timed_seen; /* LOOP_TS_*: which of the pair has completed */
-	uint8_t pool_n;	    /* pool-mode recvs in flight */
+	uint64_t ops_used;   /* owner ops 0..63 queued since open, for loop_prep_cancel_slot() */
+	uint64_t accept_ops; /* owner ops 0..63 with an accept armed (slow dispatch) */
+	uint8_t state;	     /* enum loop_slot_state */
+	uint8_t flags;	     /* LOOP_SF_* */
+	uint8_t timed_op;    /* op of the connect with a linked timeout, or LOOP_OP_NONE */
+	uint8_t timed_seen;  /* LOOP_TS_*: which of the pair has completed */
+	uint8_t pool_n;	     /* pool-mode recvs in flight */
 	uint8_t pool_op[LOOP_POOL_RECVS];
 	uint16_t pool_bid[LOOP_POOL_RECVS];
 	/* A connect completion held until its timeout's arrives (struct
@@ -94,6 +95,8 @@ struct loop {
 	uint32_t nparked, cap_parked, ncancelled;
 	struct loop_orphan *orphans;
 	uint32_t norphans, cap_orphans;
+	uint64_t *lost_accepts; /* user_data of accepts of abandoned slots */
+	uint32_t nlost_accepts, cap_lost_accepts;
 	struct __kernel_timespec *sqe_ts; /* linked-timeout values, per SQE index */
 	unsigned sq_entries;
 	int wake_fd;

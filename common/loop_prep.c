@@ -104,6 +104,11 @@ int loop_prep_accept(struct loop *l, int id, unsigned op, int listen_fd)
 	else
 		io_uring_prep_accept(sqe, listen_fd, NULL, NULL, flags);
 	track(l, &l->slots[id], id, op, sqe);
+	/* Remembered so an abandoned slot's late accepts get their fd closed. */
+	if (op < 64) {
+		l->slots[id].accept_ops |= 1ull << op;
+		l->slots[id].flags |= LOOP_SF_SLOW;
+	}
 	return 0;
 }
 

@@ -872,6 +872,61 @@ static void test_ring_failure_ends_run_at_once(void **state)
 	assert_true(h_now_ms() - t0 < 1000);
 }
 
+/* Regression: loop.h allows abandoning a slot with an accept in flight, but
+ * a connection the kernel accepted for it afterwards came back as a stale
+ * completion whose descriptor nobody closed: every such client leaked an fd
+ * and hung. The loop now closes the descriptor of a stale accept. */
+struct stale_goal {
+	struct loop *l;
+	unsigned want;
+};
+
+static bool stale_at_least(void *arg)
+{
+	const struct stale_goal *g = arg;
+
+	return loop_stats(g->l)->stale >= g->want;
+}
+
+static void test_abandoned_accept_closes_late_fds(void **state)
+{
+	struct loop *l = loop_create(&h_params);
+	bool multi = loop_features(l) & LOOP_F_ACCEPT_MULTISHOT;
+	struct stale_goal goal = {.l = l, .want = multi ? 3 : 1};
+	struct h_owner o, fresh;
+	int fds_before, lfd, cfd[3];
+	uint16_t port;
+	char c;
+
+	assert_non_null(l);
+	lfd = h_listener(&port, 8);
+	h_nonblock(lfd);
+	h_owner_open(&o, l, lfd);
+	assert_int_equal(loop_prep_accept(l, o.id, OP_ACCEPT, lfd), 0);
+	loop_run_once(l, 0); /* armed in the kernel */
+	loop_slot_abandon(l, o.id);
+	fds_before = count_fds();
+	for (int i = 0; i < 3; i++)
+		cfd[i] = h_connect(port);
+	assert_true(h_run_until(l, stale_at_least, &goal, 3000));
+	assert_int_equal(o.nev, 0);
+	/* Only the three client ends are new: what was accepted got closed,
+	 * and the first client sees the close. */
+	assert_int_equal(count_fds(), fds_before + 3);
+	assert_int_equal(read(cfd[0], &c, 1), 0);
+	/* Stop the accept through a fresh owner of the descriptor. */
+	h_owner_open(&fresh, l, lfd);
+	assert_int_equal(loop_prep_cancel_fd(l, fresh.id, lfd), 0);
+	for (int i = 0; i < 50 && loop_inflight(l) > 1; i++)
+		loop_run_once(l, 10);
+	assert_int_equal(loop_inflight(l), 1); /* the eventfd read only */
+	assert_int_equal(fresh.nev, 0);
+	loop_destroy(l);
+	for (int i = 0; i < 3; i++)
+		close(cfd[i]);
+	close(lfd);
+}
+
 /* Functions still posted when the loop is destroyed run then (and may post). */
 static void free_arg(struct loop *l, void *arg)
 {
@@ -980,6 +1035,7 @@ static void test_stop_with_inflight(void **state)
 	    cmocka_unit_test(test_stop_races_loop_exit), cmocka_unit_test(test_sq_full),           \
 	    cmocka_unit_test(test_timed_connect_sq_full_submit_fails),                             \
 	    cmocka_unit_test(test_ring_failure_ends_run_at_once),                                  \
+	    cmocka_unit_test(test_abandoned_accept_closes_late_fds),                               \
 	    cmocka_unit_test(test_post_at_destroy), cmocka_unit_test(test_nop),                    \
 	    cmocka_unit_test(test_stop_with_inflight)
 
