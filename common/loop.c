@@ -1,6 +1,7 @@
-/* The event loop: creation, turns, completion dispatch, slots, posting and
- * shutdown; see loop.h for the model. SQE helpers live in loop_prep.c,
- * parameters, feature probing and ring setup in loop_probe.c.
+/* The event loop: creation, turns, completion dispatch, slots and shutdown;
+ * see loop.h for the model. SQE helpers live in loop_prep.c, posting and
+ * stopping from other threads in loop_post.c, parameters, feature probing
+ * and ring setup in loop_probe.c.
  *
  * The loop owns its ring, its slot table, its bufring, its timer wheel and
  * the eventfd other threads wake it with. Objects behind slots belong to
@@ -10,7 +11,6 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -388,84 +388,6 @@ void loop_dispatch(struct loop *l, const struct io_uring_cqe *cqe)
 		queue_free(l, idx);
 }
 
-/* --- posting ---------------------------------------------------------------------- */
-
-static void loop_wake(struct loop *l)
-{
-	uint64_t one = 1;
-
-	if (__atomic_exchange_n(&l->wake_pending, 1, __ATOMIC_SEQ_CST))
-		return; /* a wake-up is already on its way */
-	while (write(l->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
-		;
-}
-
-/* Other threads reach the loop only between these two: loop_destroy() waits
- * until no call is inside. The count is raised before the stop flag is set,
- * so a loop thread that sees the flag also sees the caller still inside,
- * and cannot free the loop under the eventfd write that follows. */
-static void wakers_enter(struct loop *l)
-{
-	__atomic_add_fetch(&l->wakers, 1, __ATOMIC_SEQ_CST);
-}
-
-static void wakers_leave(struct loop *l)
-{
-	__atomic_sub_fetch(&l->wakers, 1, __ATOMIC_RELEASE);
-}
-
-static void wakers_wait(struct loop *l)
-{
-	while (__atomic_load_n(&l->wakers, __ATOMIC_ACQUIRE))
-		sched_yield();
-}
-
-int loop_post(struct loop *l, loop_post_fn fn, void *arg)
-{
-	struct loop_post_item *it = malloc(sizeof(*it));
-
-	if (!it)
-		return -ENOMEM;
-	*it = (struct loop_post_item){.fn = fn, .arg = arg};
-	wakers_enter(l);
-	pthread_mutex_lock(&l->post_lock);
-	*l->post_tail = it;
-	l->post_tail = &it->next;
-	pthread_mutex_unlock(&l->post_lock);
-	loop_wake(l);
-	wakers_leave(l);
-	return 0;
-}
-
-static void run_posts(struct loop *l)
-{
-	struct loop_post_item *it, *next;
-
-	l->run_posts = false;
-	/* Cleared before taking the list: a post that finds it clear writes the
-	 * eventfd again, so nothing queued after this point is missed. */
-	__atomic_store_n(&l->wake_pending, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_lock(&l->post_lock);
-	it = l->post_head;
-	l->post_head = NULL;
-	l->post_tail = &l->post_head;
-	pthread_mutex_unlock(&l->post_lock);
-	for (; it; it = next) {
-		next = it->next;
-		it->fn(l, it->arg);
-		free(it);
-		l->stats.posted++;
-	}
-}
-
-void loop_stop(struct loop *l)
-{
-	wakers_enter(l);
-	__atomic_store_n(&l->stop, 1, __ATOMIC_SEQ_CST);
-	loop_wake(l);
-	wakers_leave(l);
-}
-
 /* --- turns ------------------------------------------------------------------------ */
 
 static struct __kernel_timespec *wait_time(struct loop *l, int timeout_ms,
@@ -525,7 +447,7 @@ int loop_run_once(struct loop *l, int timeout_ms)
 	if (!l->draining)
 		timer_advance(&l->timers, l->now_ms, l);
 	if (l->run_posts)
-		run_posts(l);
+		loop_run_posts(l);
 	run_frees(l);
 	l->stats.turns++;
 	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
@@ -589,11 +511,11 @@ void loop_destroy(struct loop *l)
 		return;
 	loop_drain(l);
 	/* The loop_stop() that ended loop_run() may still be writing the eventfd. */
-	wakers_wait(l);
+	loop_wakers_wait(l);
 	/* Posted functions may post again; a bounded number of rounds, then
 	 * whatever is left is dropped (its memory only). */
 	for (int round = 0; round < 16 && l->post_head; round++)
-		run_posts(l);
+		loop_run_posts(l);
 	for (struct loop_post_item *it = l->post_head, *next; it; it = next) {
 		next = it->next;
 		free(it);

@@ -1,6 +1,7 @@
-/* Internals shared by loop.c (turns, dispatch, slots, posting), loop_prep.c
- * (SQE helpers, parked recvs) and loop_probe.c (feature probing). Not an API:
- * only those three files include it.
+/* Internals shared by loop.c (turns, dispatch, slots), loop_post.c (posting,
+ * stopping), loop_prep.c (SQE helpers, parked recvs) and loop_probe.c
+ * (feature probing). Not an API: only those files (and test_loop.c, which
+ * breaks the ring on purpose) include it.
  *
  * user_data layout (64 bits): generation (32) | slot index (24) | op (8).
  * Owner ops are 0..LOOP_OP_MAX; ops above are the loop's own, and slot index
@@ -152,6 +153,11 @@ void loop_parked_cancel_all(struct loop *l);
 void loop_parked_drop_slot(struct loop *l, uint32_t idx);
 int loop_arm_wake(struct loop *l);
 int loop_queue_cancel_any(struct loop *l);
+
+/* loop_post.c: runs the posted functions (loop thread), and waits until no
+ * other thread is inside loop_post()/loop_stop() (before freeing). */
+void loop_run_posts(struct loop *l);
+void loop_wakers_wait(struct loop *l);
 
 /* loop.c: dispatch of one completion (also used for synthetic ones). */
 void loop_dispatch(struct loop *l, const struct io_uring_cqe *cqe);
