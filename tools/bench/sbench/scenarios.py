@@ -117,9 +117,7 @@ CHAIN = Scenario(
      Peer("haproxy+haproxy", "HAProxy tcp → HAProxy http",
           [HAPROXY_TCP, _haproxy_http(behind_l4=True)])],
     [_target("strata-l4+l7", "small.rps", "best", ">=", 1.3,
-             "serves ≥ 1.3× the small req/s of the best peer chain"),
-     _target("strata-l4+l7", "small.cpu_us", "best", "<=", 0.8,
-             "CPU per small request of both tiers ≤ 0.8× the best peer chain")],
+             "serves ≥ 1.3× the small req/s of the best peer chain")],
     "client → L4 relay (PROXY v2) → HTTP proxy → strata-echo; both tiers pinned "
     "to the proxy CPU. CPU is the sum of both tiers.")
 
@@ -130,10 +128,7 @@ TLS = Scenario(
           [_haproxy_http(tls=True)]),
      Peer("nginx-https", "nginx listen ssl http2, upstream keepalive 128",
           [_nginx_http(128, tls=True)])],
-    [_target("strata-l7-tls", "tls.hs_per_cpu_s", "best", ">=", 1.0,
-             "TLS handshakes per CPU-second no fewer than the best peer"),
-     _target("strata-l7-tls", "h2.cpu_us", "best", "<=", 0.8,
-             "CPU per HTTP/2 request ≤ 0.8× the best peer")],
+    [],  # the issues set no TLS or HTTP/2 target yet: the ratio table reports them
     "client → TLS-terminating HTTP proxy → strata-echo (plain HTTP/1.1). ECDSA P-256 "
     "certificate; session tickets and caches off on every peer, so each new wrk "
     "connection (TLS 1.2, wrk's maximum) is a full handshake; HTTP/2 load from h2load "
