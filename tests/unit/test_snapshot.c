@@ -100,6 +100,7 @@ static void test_publish_and_hold(void **state)
 }
 
 #define READERS	      4
+#define MIN_RACING_READS 10000 /* reads that overlapped publishing */
 #define PUBLISHES     20000
 #define RACE_DEADLINE 20 /* seconds; the loop is bounded in time as well */
 
@@ -135,10 +136,13 @@ static void *reader(void *arg)
 		snap_put(s);
 		/* the per-worker pattern: one held reference, refreshed */
 		check_snap(r, snap_slot_refresh(&r->slot, &cached), &last_cached);
-		n++;
+		/* counted as we go: the publisher keeps publishing until readers
+		 * have really raced it, even when a loaded machine starts them late */
+		if (++n % 64 == 0)
+			atomic_fetch_add_explicit(&r->reads, 64, memory_order_relaxed);
 	}
 	snap_put(cached);
-	atomic_fetch_add(&r->reads, n);
+	atomic_fetch_add(&r->reads, n % 64);
 	return NULL;
 }
 
@@ -153,7 +157,8 @@ static void test_publish_race(void **state)
 	snap_slot_init(&r.slot);
 	for (int i = 0; i < READERS; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, reader, &r), 0);
-	while (published < PUBLISHES && time(NULL) - start < RACE_DEADLINE) {
+	while ((published < PUBLISHES || atomic_load(&r.reads) < MIN_RACING_READS) &&
+	       time(NULL) - start < RACE_DEADLINE) {
 		struct test_snap *t = make();
 
 		/* value is what readers expect the generation to be */
@@ -166,7 +171,7 @@ static void test_publish_race(void **state)
 		pthread_join(th[i], NULL);
 	assert_true(published >= 1000);
 	assert_int_equal(atomic_load(&r.bad), 0);
-	assert_true(atomic_load(&r.reads) > 0);
+	assert_true(atomic_load(&r.reads) >= MIN_RACING_READS);
 	/* everything but the current one is gone; destroying the slot ends it */
 	assert_int_equal(atomic_load(&destroyed), published - 1);
 	snap_slot_destroy(&r.slot);
