@@ -1,15 +1,15 @@
-/* Admin socket server: socket file set-up, the poll loop thread, command
- * dispatch and peer credential checks; see admin.h for the protocol. The
+/* Admin socket server: socket file set-up, the poll loop thread, connections
+ * and peer credential checks; see admin.h for the protocol. Answers and
+ * command dispatch are in admin_cmd.c. The
  * server owns its socket file, its listening socket, every client socket and
  * buffer; commands are borrowed from the caller. */
-#include "admin.h"
+#include "admin_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,55 +20,7 @@
 
 #include "log.h"
 
-#define ADMIN_DRAIN_MS	500 /* after the answer: read leftovers so close sends no RST */
-#define ADMIN_NAME_SHOW 48  /* bytes of an unknown command echoed back */
-
-enum admin_cstate { AC_FREE, AC_READ, AC_WRITE, AC_DRAIN, AC__STATE_COUNT };
-
-struct admin_out {
-	char *p;
-	size_t len, cap;
-	bool truncated;
-	bool failed;
-	char msg[ADMIN_MSG_MAX];
-	uid_t uid;
-	pid_t pid;
-};
-
-struct admin_client {
-	enum admin_cstate state;
-	int fd;
-	bool may_mutate;
-	uint64_t deadline_ms;
-	size_t in_len;
-	char in[ADMIN_MAX_LINE + 2]; /* the line, its '\n', a NUL */
-	struct admin_out out;
-	size_t out_off;
-};
-
-struct admin_cmd {
-	const char *name, *usage;
-	admin_handler_fn fn;
-	void *arg;
-	enum admin_access access;
-};
-
-struct admin_srv {
-	char *path;
-	char *group;
-	gid_t gid;
-	bool has_group;
-	dev_t dev;
-	ino_t ino;
-	int lfd;
-	int wake[2];
-	int timeout_ms;
-	bool running;
-	pthread_t thread;
-	struct admin_cmd cmds[ADMIN_MAX_COMMANDS];
-	unsigned n_cmds;
-	struct admin_client clients[ADMIN_MAX_CLIENTS];
-};
+#define ADMIN_DRAIN_MS 500 /* after the answer: read leftovers so close sends no RST */
 
 /* --- socket file ---------------------------------------------------------- */
 
@@ -214,90 +166,7 @@ void admin_set_timeout(struct admin_srv *srv, int timeout_ms)
 	srv->timeout_ms = timeout_ms > 0 ? timeout_ms : ADMIN_TIMEOUT_MS;
 }
 
-/* --- output --------------------------------------------------------------- */
-
-/* Grows the buffer and appends; false on ENOMEM. */
-static bool out_append(struct admin_out *out, const char *s, size_t n)
-{
-	if (n > out->cap - out->len) {
-		size_t cap = out->cap ? out->cap : 1024;
-		char *p;
-
-		while (cap - out->len < n)
-			cap *= 2;
-		p = realloc(out->p, cap);
-		if (!p)
-			return false;
-		out->p = p;
-		out->cap = cap;
-	}
-	memcpy(out->p + out->len, s, n);
-	out->len += n;
-	return true;
-}
-
-void admin_write(struct admin_out *out, const char *s, size_t n)
-{
-	if (out->truncated)
-		return;
-	if (n > ADMIN_MAX_OUTPUT - out->len || !out_append(out, s, n))
-		out->truncated = true;
-}
-
-void admin_puts(struct admin_out *out, const char *s)
-{
-	admin_write(out, s, strlen(s));
-}
-
-void admin_printf(struct admin_out *out, const char *fmt, ...)
-{
-	char small[512], *big = NULL;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n < sizeof(small)) {
-		admin_write(out, small, (size_t)n);
-		return;
-	}
-	va_start(ap, fmt);
-	n = vasprintf(&big, fmt, ap);
-	va_end(ap);
-	if (n >= 0) {
-		admin_write(out, big, (size_t)n);
-		free(big);
-	}
-}
-
-int admin_fail(struct admin_out *out, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(out->msg, sizeof(out->msg), fmt, ap);
-	va_end(ap);
-	for (char *p = out->msg; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	out->failed = true;
-	return -1;
-}
-
-uid_t admin_peer_uid(const struct admin_out *out)
-{
-	return out->uid;
-}
-
-pid_t admin_peer_pid(const struct admin_out *out)
-{
-	return out->pid;
-}
-
-/* --- peers and dispatch --------------------------------------------------- */
+/* --- peers and connections ------------------------------------------------ */
 
 /* SO_PEERGROUPS (Linux 4.13) gives the peer's supplementary groups as they
  * were at connect(); SO_PEERCRED only has the primary gid. */
@@ -363,73 +232,12 @@ static void client_finish(struct admin_client *c, int rc)
 	else
 		n = snprintf(status, sizeof(status), "ERR %s\n",
 			     o->msg[0] ? o->msg : "command failed");
-	if ((o->len && o->p[o->len - 1] != '\n' && !out_append(o, "\n", 1)) ||
-	    !out_append(o, status, (size_t)n)) {
+	if ((o->len && o->p[o->len - 1] != '\n' && !admin_out_append(o, "\n", 1)) ||
+	    !admin_out_append(o, status, (size_t)n)) {
 		client_close(c);
 		return;
 	}
 	c->state = AC_WRITE;
-}
-
-static void cmd_help(struct admin_srv *srv, struct admin_out *out)
-{
-	admin_printf(out, "%-12s %s\n", "help", "help  (this list)");
-	for (unsigned i = 0; i < srv->n_cmds; i++)
-		admin_printf(out, "%-12s %s%s\n", srv->cmds[i].name, srv->cmds[i].usage,
-			     srv->cmds[i].access == ADMIN_MUTATING ? "  (changes state)" : "");
-}
-
-static int split_words(char *line, char **argv)
-{
-	int argc = 0;
-	char *save = NULL;
-
-	for (char *w = strtok_r(line, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
-		if (argc == ADMIN_MAX_ARGS)
-			return -E2BIG;
-		argv[argc++] = w;
-	}
-	argv[argc] = NULL;
-	return argc;
-}
-
-static const struct admin_cmd *find_cmd(struct admin_srv *srv, const char *name)
-{
-	for (unsigned i = 0; i < srv->n_cmds; i++)
-		if (strcmp(srv->cmds[i].name, name) == 0)
-			return &srv->cmds[i];
-	return NULL;
-}
-
-static int run_line(struct admin_srv *srv, struct admin_client *c, char *line, size_t len)
-{
-	char *argv[ADMIN_MAX_ARGS + 1];
-	const struct admin_cmd *cmd;
-	int argc;
-
-	if (len && line[len - 1] == '\r')
-		line[--len] = '\0';
-	for (size_t i = 0; i < len; i++)
-		if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || line[i] == 0x7f)
-			return admin_fail(&c->out, "invalid character in command");
-	argc = split_words(line, argv);
-	if (argc < 0)
-		return admin_fail(&c->out, "too many words (max %d)", ADMIN_MAX_ARGS);
-	if (argc == 0)
-		return admin_fail(&c->out, "empty command (try 'help')");
-	if (strcmp(argv[0], "help") == 0) {
-		cmd_help(srv, &c->out);
-		return 0;
-	}
-	cmd = find_cmd(srv, argv[0]);
-	if (!cmd)
-		return admin_fail(&c->out, "unknown command '%.*s' (try 'help')", ADMIN_NAME_SHOW,
-				  argv[0]);
-	if (cmd->access == ADMIN_MUTATING && !c->may_mutate)
-		return admin_fail(
-		    &c->out, "permission denied: '%s' changes state (needs uid 0%s%s)", cmd->name,
-		    srv->has_group ? " or group " : "", srv->has_group ? srv->group : "");
-	return cmd->fn(cmd->arg, argc, argv, &c->out);
 }
 
 /* --- the server thread ---------------------------------------------------- */
@@ -462,12 +270,12 @@ static void on_readable(struct admin_srv *srv, struct admin_client *c)
 	nl = memchr(c->in, '\n', c->in_len);
 	if (nl) {
 		*nl = '\0';
-		client_finish(c, run_line(srv, c, c->in, (size_t)(nl - c->in)));
+		client_finish(c, admin_run_line(srv, c, c->in, (size_t)(nl - c->in)));
 	} else if (c->in_len == sizeof(c->in) - 1) {
 		admin_fail(&c->out, "line too long (max %d bytes)", ADMIN_MAX_LINE);
 		client_finish(c, -1);
 	} else if (r == 0 && c->in_len) { /* the last line may lack its '\n' */
-		client_finish(c, run_line(srv, c, c->in, c->in_len));
+		client_finish(c, admin_run_line(srv, c, c->in, c->in_len));
 	} else if (r == 0) {
 		client_close(c);
 	}
