@@ -109,6 +109,16 @@ def test_report_and_charts_are_written(smoke):
     assert "](charts-smoke/l7-cpu.png)" in md
 
 
+def test_render_rebuilds_the_same_report_from_the_json(smoke, tmp_path):
+    _, out_dir, files, _ = smoke
+    out = subprocess.run([BENCH, "--render", files[0], "--out", tmp_path], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    again = (tmp_path / "benchmarks-smoke.md").read_text()
+    assert again == (out_dir / "benchmarks-smoke.md").read_text()
+    assert (tmp_path / "charts-smoke" / "l7-cpu.png").exists()
+
+
 def test_compare_reads_results_and_flags_a_regression(smoke, tmp_path):
     _, _, files, data = smoke
     same = subprocess.run([COMPARE, files[0], files[0]], capture_output=True, text=True,

@@ -44,6 +44,8 @@ FIGURES = [
     Figure("idle.rss_b", "process memory per idle connection", "bytes", "lower", "{:,.0f}"),
     Figure("idle.slab_b", "kernel slab per idle connection (all sockets of the path)",
            "bytes", "lower", "{:,.0f}"),
+    Figure("idle.fds", "descriptors the proxy held for the idle connections (proof they "
+           "were open)", "", "lower", "{:,.0f}"),
 ]
 BY_KEY = {f.key: f for f in FIGURES}
 
@@ -67,7 +69,8 @@ def run_figures(workload, res, scheme="http"):
     if workload == "idle":
         n = res["connections"]
         return {"idle.rss_b": (res["rss_after"] - res["rss_before"]) / n,
-                "idle.slab_b": (res["slab_after"] - res["slab_before"]) / n}
+                "idle.slab_b": (res["slab_after"] - res["slab_before"]) / n,
+                "idle.fds": res["fds_after"] - res["fds_before"]}
     cpu = sum(res["cpu_s"].values())
     n, dur, out = res["requests"], res["duration_us"] / 1e6, {}
     if n == 0 and workload != "bulk":
