@@ -19,6 +19,10 @@
 #include "h2_int.h"
 #include "log.h"
 
+/* Raw header block bytes allowed beyond max_header_list: padding (up to
+ * 255 per frame) and HPACK framing, with room to spare. */
+#define L7_H2_BLOCK_SLACK 16384
+
 uint64_t l7_h2_now(const struct l7_h2 *h2)
 {
 	return h2->ops->now_ms ? h2->ops->now_ms(h2->ctx) : log_now_ms();
@@ -70,7 +74,7 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
 	}
 	/* raw bytes of one block: the decoded limit plus room for padding
 	 * and HPACK overhead; more is not a request anyone needs */
-	if (h2->block_bytes > (uint64_t)c->max_header_list + 16384)
+	if (h2->block_bytes > (uint64_t)c->max_header_list + L7_H2_BLOCK_SLACK)
 		return l7_h2_abuse(h2, L7_H2_ERR_HEADER_FLOOD);
 	return 0;
 }

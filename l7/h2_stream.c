@@ -11,6 +11,10 @@
 #include "http1_semantics.h"
 
 #define L7_H2_HBUF_INIT 512
+/* Decoded header list size that is abuse rather than a mistake: this
+ * many times max_header_list, and never less than L7_H2_DECODED_MIN. */
+#define L7_H2_DECODED_FACTOR 4
+#define L7_H2_DECODED_MIN    (64u << 10)
 
 struct l7_h2_stream *l7_h2s_new(struct l7_h2 *h2, int32_t id)
 {
@@ -88,12 +92,14 @@ int l7_h2s_field(struct l7_h2_stream *st, const uint8_t *name, size_t nlen, cons
 		 size_t vlen)
 {
 	const struct l7_h2_conf *c = &st->h2->conf;
-	uint32_t hard = c->max_header_list < (16u << 10) ? (64u << 10) : 4 * c->max_header_list;
+	uint32_t hard = L7_H2_DECODED_FACTOR * c->max_header_list;
 	struct l7_h2_field *f;
 
 	/* RFC 9113 §6.5.2: name + value + 32 per field. Decoding goes on
 	 * past the limit (HPACK state must stay in step), but nothing more
 	 * is kept, and a block far past it is an attack, not a mistake. */
+	if (hard < L7_H2_DECODED_MIN)
+		hard = L7_H2_DECODED_MIN;
 	st->nfields++;
 	st->hsize += (uint32_t)(nlen + vlen + 32);
 	if (st->nfields > L7_H2_MAX_BLOCK_FIELDS || st->hsize > hard)
