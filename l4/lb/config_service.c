@@ -240,7 +240,7 @@ static int parse_options(const config_setting_t *s, struct l4_service *svc, stru
 	if ((rc = cfg_get_enum(s, "hash_key", hash_names, 0, &e, err)))
 		return rc;
 	svc->hash_port = e == 1;
-	if ((rc = cfg_get_enum(s, "data_path", path_names, L4_PATH_COPY, &e, err)))
+	if ((rc = cfg_get_enum(s, "data_path", path_names, L4_PATH_SPLICE, &e, err)))
 		return rc;
 	svc->data_path = (enum l4_data_path)e;
 	if ((rc = cfg_get_bool(s, "sni", false, &svc->sni, err)) ||

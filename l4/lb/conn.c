@@ -10,7 +10,6 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -26,28 +25,11 @@ static void on_timer(struct loop *loop, struct timer *t);
 
 static const struct loop_ops conn_ops = {.on_cqe = on_cqe, .on_free = on_free};
 
-/* Splice services: blocking sockets, so a splice into a full socket waits
- * in io_uring's worker (backpressure) instead of failing with EAGAIN; the
- * receive timeout bounds how long a splice out of an idle socket waits
- * before it gives up (then the copy path's recv waits, which costs no
- * thread). io_uring's own recv/send/connect never block on them. */
-#define L4_SPLICE_RCVTIMEO_US 1000
-
 static void set_nodelay(int fd)
 {
 	int one = 1;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-static void set_blocking(int fd)
-{
-	struct timeval tv = {.tv_usec = L4_SPLICE_RCVTIMEO_US};
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 /* close() that sends a RST (SO_LINGER 0) instead of a FIN. */
@@ -136,7 +118,7 @@ static int conn_init(struct l4_worker *w, struct l4_conn *c, unsigned svc_idx, i
 	return 0;
 }
 
-void l4_conn_accept(struct l4_worker *w, unsigned svc_idx, int fd)
+void l4_conn_accept(struct l4_worker *w, unsigned svc_idx, int fd, const struct addr *local)
 {
 	struct l4_conn *c = l4_worker_conn_get(w);
 	int rc = c ? conn_init(w, c, svc_idx, fd) : -ENOMEM;
@@ -151,11 +133,7 @@ void l4_conn_accept(struct l4_worker *w, unsigned svc_idx, int fd)
 		return;
 	}
 	count_open(c);
-	set_nodelay(fd);
-	if (c->svc->data_path == L4_PATH_SPLICE) {
-		set_blocking(fd);
-		c->flags |= L4_CF_BLOCKING;
-	}
+	c->local = local; /* TCP_NODELAY comes from the listener (proc.c) */
 	if (c->svc->sni) {
 		l4_conn_set_state(c, L4_ST_PEEK);
 		loop_timer_arm(w->loop, &c->timer, c->svc->sni_timeout_ms);
@@ -195,17 +173,11 @@ static enum l4_cerr classify(int res)
 
 static int open_server_socket(struct l4_conn *c, const struct l4_instance *in)
 {
-	int type = SOCK_STREAM | SOCK_CLOEXEC;
-	int fd;
+	int fd = socket(addr_family(&in->addr), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
-	if (!(c->flags & L4_CF_BLOCKING))
-		type |= SOCK_NONBLOCK;
-	fd = socket(addr_family(&in->addr), type, 0);
 	if (fd < 0)
 		return -errno;
 	set_nodelay(fd);
-	if (c->flags & L4_CF_BLOCKING)
-		set_blocking(fd);
 	return fd;
 }
 
@@ -299,6 +271,9 @@ static void on_connect(struct l4_conn *c, int res)
 {
 	if (c->state != L4_ST_CONNECT)
 		return; /* closing: cancelled */
+	loop_timer_cancel(c->w->loop, &c->timer);
+	if (res == -ECANCELED && (c->flags & L4_CF_CTIMEOUT))
+		res = -ETIMEDOUT; /* our timer cancelled it */
 	if (res == 0)
 		l4_conn_connected(c);
 	else
@@ -362,6 +337,12 @@ static void on_timer(struct loop *loop, struct timer *t)
 			peek_done(c);
 		return;
 	}
+	if (c->state == L4_ST_CONNECT) {
+		/* connect_timeout: the completion (-ECANCELED) does the rest. */
+		c->flags |= L4_CF_CTIMEOUT;
+		loop_prep_cancel(loop, c->id, L4_OP_CONNECT);
+		return;
+	}
 	if (c->state != L4_ST_RELAY)
 		return;
 	/* Lazy idle timer: activity only stores last_ms; re-arm when it moved. */
@@ -384,10 +365,6 @@ static void on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_ur
 	case L4_OP_SEND(0):
 	case L4_OP_SEND(1):
 		l4_relay_on_send(c, d, cqe);
-		break;
-	case L4_OP_SHUT(0):
-	case L4_OP_SHUT(1):
-		l4_relay_on_shut(c, d, cqe);
 		break;
 	case L4_OP_SPIN(0):
 	case L4_OP_SPIN(1):

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "addr.h"
 #include "conn_state.h"
 #include "loop.h"
 #include "sni.h"
@@ -39,9 +40,8 @@ enum l4_dirn { L4_C2S = 0, L4_S2C = 1 };
 /* Operation numbers (loop.h `op`): kind * 2 + direction. */
 #define L4_OP_RECV(d)  (0u + (d)) /* recv on side d */
 #define L4_OP_SEND(d)  (2u + (d)) /* send of direction d, to side !d */
-#define L4_OP_SHUT(d)  (4u + (d)) /* shutdown(side !d, SHUT_WR) */
-#define L4_OP_SPIN(d)  (6u + (d)) /* splice side d -> pipe */
-#define L4_OP_SPOUT(d) (8u + (d)) /* splice pipe -> side !d */
+#define L4_OP_SPIN(d)  (6u + (d)) /* splice path: wait until side d is readable */
+#define L4_OP_SPOUT(d) (8u + (d)) /* splice path: spilled bytes sent to side !d */
 #define L4_OP_CONNECT  10u
 #define L4_OP_DIR(op)  ((op)&1u)
 
@@ -55,12 +55,12 @@ enum {
 	L4_DF_CANCEL = 1u << 1,	     /* and we asked to cancel it (backpressure) */
 	L4_DF_SEND = 1u << 2,	     /* a send to the destination is in flight */
 	L4_DF_EOF = 1u << 3,	     /* the source sent its FIN */
-	L4_DF_SHUT = 1u << 4,	     /* shutdown(SHUT_WR) of the destination queued */
-	L4_DF_DONE = 1u << 5,	     /* ... and completed: this direction is finished */
+	L4_DF_SHUT = 1u << 4,	     /* shutdown(SHUT_WR) of the destination done */
+	L4_DF_DONE = 1u << 5,	     /* this direction is finished */
 	L4_DF_SPLICE = 1u << 6,	     /* moving through a pipe (holds one) */
 	L4_DF_WANT_SPLICE = 1u << 7, /* a full buffer came: switch once idle */
-	L4_DF_SPIN = 1u << 8,	     /* splice source -> pipe in flight */
-	L4_DF_SPOUT = 1u << 9,	     /* splice pipe -> destination in flight */
+	L4_DF_SPIN = 1u << 8,	     /* splice path: a MSG_PEEK recv waits for input */
+	L4_DF_SPOUT = 1u << 9,	     /* splice path: a spill send waits for output */
 };
 
 /* A batched send's msghdr, borrowed from the worker while in flight. */
@@ -79,6 +79,8 @@ struct l4_dir {
 	uint32_t in_pipe;    /* splice: bytes in the pipe */
 	uint64_t bytes;	     /* delivered to the destination */
 	struct l4_sendv *sv;
+	uint8_t peek;  /* splice: the MSG_PEEK recv's byte */
+	uint8_t spill; /* splice: the byte sent alone to wait for room */
 };
 
 /* Only while connecting: SNI parser, tried instances, the PROXY header. */
@@ -97,7 +99,8 @@ enum {
 	L4_CF_PICKED = 1u << 2,	   /* balance_conn_begin() done for `irt` */
 	L4_CF_CONNECTED = 1u << 3, /* counted active on the instance */
 	L4_CF_SNI_FOUND = 1u << 4,
-	L4_CF_BLOCKING = 1u << 5, /* splice service: sockets in blocking mode */
+	L4_CF_RESUME = 1u << 5,	  /* on the worker's splice resume list */
+	L4_CF_CTIMEOUT = 1u << 6, /* connect_timeout fired: the cancel is ours */
 };
 
 struct l4_conn {
@@ -116,7 +119,8 @@ struct l4_conn {
 	int16_t inst;		/* index in svc->inst, -1 */
 	uint16_t svc_idx;
 	struct l4_dir dir[2];
-	struct timer timer; /* sni_timeout while peeking, idle_timeout after */
+	struct timer timer;	     /* sni_timeout, connect_timeout, then idle_timeout */
+	struct l4_conn *resume_next; /* the worker's splice resume list */
 	uint64_t start_ms;
 	uint64_t last_ms; /* last byte received either way */
 	uint64_t seq;	  /* per worker; with the worker and node it is the id */
@@ -126,6 +130,7 @@ struct l4_conn {
 		struct sockaddr_in6 in6;
 	} peer;
 	socklen_t peer_len;
+	const struct addr *local; /* the listen address when not a wildcard */
 };
 
 /* Longest connection id l4_conn_id() writes, NUL included (PPv2 allows 128). */
@@ -136,7 +141,7 @@ struct l4_conn {
 /* Takes over accepted socket `fd` for service `svc_idx` of the worker's
  * current snapshot. Never fails visibly: on a resource shortage the client
  * is closed and counted. */
-void l4_conn_accept(struct l4_worker *w, unsigned svc_idx, int fd);
+void l4_conn_accept(struct l4_worker *w, unsigned svc_idx, int fd, const struct addr *local);
 
 /* Refuses accepted socket `fd` over a limit: counted, closed with a RST. */
 void l4_conn_reject(struct l4_worker *w, unsigned svc_idx, int fd);
@@ -171,7 +176,6 @@ void l4_relay_kick(struct l4_conn *c, unsigned d);
 
 void l4_relay_on_recv(struct l4_conn *c, unsigned d, const struct io_uring_cqe *cqe);
 void l4_relay_on_send(struct l4_conn *c, unsigned d, const struct io_uring_cqe *cqe);
-void l4_relay_on_shut(struct l4_conn *c, unsigned d, const struct io_uring_cqe *cqe);
 
 /* Returns every buffer queued in direction d to the ring. */
 void l4_relay_drop_queue(struct l4_conn *c, unsigned d);
@@ -183,11 +187,14 @@ void l4_relay_fail(struct l4_conn *c, enum l4_side side, int res);
 /* splice.c: the zero-copy data path -------------------------------------------- */
 
 /* Direction d asked for splicing and is idle (no recv, nothing queued or in
- * flight): take a pipe and start, or stay on the copy path without one. */
+ * flight): move bytes socket -> pipe -> socket until one side would block. */
 void l4_splice_begin(struct l4_conn *c, unsigned d);
 void l4_splice_on_in(struct l4_conn *c, unsigned d, const struct io_uring_cqe *cqe);
 void l4_splice_on_out(struct l4_conn *c, unsigned d, const struct io_uring_cqe *cqe);
-/* on_free: gives the pipe back (or closes it when it still holds bytes). */
+/* The worker's resume timer: directions that used up a turn's budget go on. */
+void l4_splice_on_resume(struct loop *loop, struct timer *t);
+/* on_free: gives the pipe back (or closes it when it still holds bytes),
+ * leaves the resume list. */
 void l4_splice_release(struct l4_conn *c, unsigned d);
 
 #endif

@@ -101,13 +101,13 @@ void l4_worker_conn_closed(struct l4_worker *w)
 	l4_listeners_recheck(w);
 }
 
-void l4_worker_defer(struct l4_worker *w, unsigned svc_idx, int fd)
+void l4_worker_defer(struct l4_worker *w, unsigned svc_idx, int fd, const struct addr *local)
 {
 	if (w->n_pend == L4_PENDING_MAX) {
 		l4_conn_reject(w, svc_idx, fd);
 		return;
 	}
-	w->pend[w->n_pend++] = (struct l4_pending){fd, svc_idx, w->cfg_gen};
+	w->pend[w->n_pend++] = (struct l4_pending){fd, svc_idx, w->cfg_gen, local};
 }
 
 void l4_worker_serve_pending(struct l4_worker *w)
@@ -120,7 +120,7 @@ void l4_worker_serve_pending(struct l4_worker *w)
 		if (p.cfg_gen != w->cfg_gen || w->draining) {
 			close(p.fd); /* its service may be gone or renumbered */
 		} else if (l4_limits_allow(w, p.svc_idx)) {
-			l4_conn_accept(w, p.svc_idx, p.fd);
+			l4_conn_accept(w, p.svc_idx, p.fd, p.local);
 		} else {
 			i++;
 			continue;
@@ -164,10 +164,13 @@ static void reconcile(struct l4_worker *w, const struct l4_config *c)
 			if (fd < 0)
 				continue;
 			l = find_listener(w, fd);
-			if (l)
-				l->svc_idx = (int)s;
-			else if (l4_listener_add(w, fd, &ln->addr, (int)s) < 0)
+			if (!l && l4_listener_add(w, fd, &ln->addr, (int)s) < 0) {
 				log_err("worker %u: cannot adopt a listener", w->index);
+				continue;
+			}
+			l = l ? l : w->listeners; /* added at the head */
+			l->svc_idx = (int)s;
+			l->local = l4_listen_local(&ln->addr);
 		}
 	}
 	for (struct l4_listener *l = w->listeners, *next; l; l = next) {
@@ -282,6 +285,7 @@ int l4_worker_init(struct loop *loop, unsigned index, void *arg)
 	tl_worker = w;
 	l4_mw = w->mw;
 	timer_init(&w->tick, on_tick);
+	timer_init(&w->resume_timer, l4_splice_on_resume);
 	loop_timer_arm(loop, &w->tick, L4_TICK_MS);
 	adopt(w);
 	return 0;
@@ -294,6 +298,7 @@ void l4_worker_fini(struct loop *loop, unsigned index, void *arg)
 	if (!w)
 		return;
 	loop_timer_cancel(loop, &w->tick);
+	loop_timer_cancel(loop, &w->resume_timer);
 	w->draining = true;
 	l4_worker_serve_pending(w);
 	/* The loop drained (nothing in flight): closing what is left queues

@@ -25,10 +25,11 @@
 struct l4_proc;
 struct l4_config;
 
-#define L4_TICK_MS	100	     /* access-log flush, paused-accept re-check */
-#define L4_SPLICE_CHUNK (64u * 1024) /* one pipe's default capacity */
-#define L4_CONN_CHUNK	256	     /* connections allocated at a time */
-#define L4_OP_ACCEPT	0u	     /* the listener slot's only op */
+#define L4_TICK_MS	 100		/* access-log flush, paused-accept re-check */
+#define L4_SPLICE_CHUNK	 (256u * 1024)	/* pipe capacity; one splice at most */
+#define L4_SPLICE_BUDGET (1024u * 1024) /* per direction and turn, then resume later */
+#define L4_CONN_CHUNK	 256		/* connections allocated at a time */
+#define L4_OP_ACCEPT	 0u		/* the listener slot's only op */
 /* Clients accepted over a limit (multishot accept raced the pause) wait
  * here for a free place; beyond this many they are refused with a RST. */
 #define L4_PENDING_MAX 256
@@ -46,8 +47,9 @@ struct l4_listener {
 	int id; /* loop slot */
 	int fd; /* owned; closed in on_free */
 	struct addr addr;
-	int svc_idx; /* in the worker's current snapshot; -1: none */
-	bool armed;  /* an accept is in flight */
+	int svc_idx;		  /* in the worker's current snapshot; -1: none */
+	const struct addr *local; /* in that snapshot, NULL for a wildcard address */
+	bool armed;		  /* an accept is in flight */
 	bool cancelling;
 	uint8_t paused; /* L4_LP_* */
 };
@@ -81,6 +83,8 @@ struct l4_worker {
 	uint32_t *blen;	 /* per provided buffer: bytes it holds */
 	unsigned buf_size;
 	struct l4_pipes pipes;
+	struct l4_conn *resume; /* splice directions to go on next turn */
+	struct timer resume_timer;
 	struct alog_writer *alog;
 	uint64_t seq;
 	bool draining;
@@ -88,6 +92,7 @@ struct l4_worker {
 		int fd;
 		unsigned svc_idx;
 		uint64_t cfg_gen;
+		const struct addr *local;
 	} pend[L4_PENDING_MAX];
 	unsigned n_pend;
 	struct timer tick;
@@ -112,7 +117,7 @@ void l4_worker_on_drain(struct loop *loop, void *arg);
 void l4_worker_on_limits(struct loop *loop, void *arg);
 
 /* An accepted client over a limit: queue it (refuse when the queue is full). */
-void l4_worker_defer(struct l4_worker *w, unsigned svc_idx, int fd);
+void l4_worker_defer(struct l4_worker *w, unsigned svc_idx, int fd, const struct addr *local);
 /* Serves queued clients while the limits allow, oldest first. */
 void l4_worker_serve_pending(struct l4_worker *w);
 
@@ -132,6 +137,9 @@ void l4_worker_conn_closed(struct l4_worker *w);
 
 /* Adopts `fd` (listening on `addr`) for service `svc_idx` and arms accept. */
 int l4_listener_add(struct l4_worker *w, int fd, const struct addr *addr, int svc_idx);
+/* The destination a PROXY header names for this listen address: the
+ * address itself, or NULL for a wildcard (then each socket is asked). */
+const struct addr *l4_listen_local(const struct addr *a);
 /* Stops accepting, closes the socket, frees the listener (via on_free). */
 void l4_listener_remove(struct l4_listener *l);
 /* Sets or clears a pause reason; cancels or re-arms the accept to match. */

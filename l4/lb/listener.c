@@ -7,6 +7,7 @@
  * the worker's tick (a limit freed by another worker, or descriptors freed
  * elsewhere in the process): never a busy loop.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,10 +147,10 @@ static void on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_ur
 		} else if (!l4_limits_allow(w, (unsigned)l->svc_idx) || w->n_pend) {
 			/* Accepted before the pause took effect: it waits, in
 			 * order, for a free place (or is refused if too many do). */
-			l4_worker_defer(w, (unsigned)l->svc_idx, cqe->res);
+			l4_worker_defer(w, (unsigned)l->svc_idx, cqe->res, l->local);
 			limit_reached(l);
 		} else {
-			l4_conn_accept(w, (unsigned)l->svc_idx, cqe->res);
+			l4_conn_accept(w, (unsigned)l->svc_idx, cqe->res, l->local);
 			if (l->svc_idx >= 0 && !l4_limits_allow(w, (unsigned)l->svc_idx))
 				limit_reached(l);
 		}
@@ -167,6 +168,15 @@ static void on_free(struct loop *loop, void *obj)
 	close(l->fd);
 	l->w->n_lslots--;
 	free(l);
+}
+
+const struct addr *l4_listen_local(const struct addr *a)
+{
+	if (addr_family(a) == AF_INET && a->u.in4.sin_addr.s_addr == htonl(INADDR_ANY))
+		return NULL;
+	if (addr_family(a) == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a->u.in6.sin6_addr))
+		return NULL;
+	return a;
 }
 
 static const struct loop_ops listener_ops = {.on_cqe = on_cqe, .on_free = on_free};

@@ -46,12 +46,18 @@ int l4_pphdr_build(const struct l4_conn *c, const char *sni, uint8_t *buf, size_
 	if (n < 0)
 		return n;
 	e.unique_id = (struct proxy_view){(const uint8_t *)id, (size_t)n};
-	/* Multishot accept shares one address buffer (DESIGN.md pitfalls): the
-	 * socket itself says where the client connected to. */
-	if (getsockname(c->fd[L4_CLIENT], (struct sockaddr *)&local, &local_len) < 0)
+	/* Multishot accept shares one address buffer (DESIGN.md pitfalls): a
+	 * listener bound to one address is the destination; behind a wildcard
+	 * the socket itself says where the client connected to. */
+	if (c->local) {
+		e.dst = addr_sockaddr(c->local);
+		e.dst_len = c->local->len;
+	} else if (getsockname(c->fd[L4_CLIENT], (struct sockaddr *)&local, &local_len) < 0) {
 		return -errno;
-	e.dst = (const struct sockaddr *)&local;
-	e.dst_len = local_len;
+	} else {
+		e.dst = (const struct sockaddr *)&local;
+		e.dst_len = local_len;
+	}
 	if (sni && c->svc->pp_authority)
 		e.authority = (struct proxy_view){(const uint8_t *)sni, strlen(sni)};
 	return ppv2_encode(buf, cap, &e);

@@ -11,6 +11,8 @@
 #include "proc.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +83,7 @@ static const struct l4_listen *old_listen(const struct l4_config *old, const str
 static int open_one(struct l4_proc *p, struct l4_listen *ln, struct cfg_err *err)
 {
 	char a[ADDR_STR_MAX];
+	int one = 1;
 
 	for (unsigned i = 0; i < p->n_workers; i++) {
 		int fd = worker_listen(addr_sockaddr(&ln->addr), ln->addr.len,
@@ -91,6 +94,8 @@ static int open_one(struct l4_proc *p, struct l4_listen *ln, struct cfg_err *err
 			snprintf(err->msg, sizeof(err->msg), "listen %s: %s", a, strerror(-fd));
 			return fd;
 		}
+		/* Accepted sockets inherit it: no setsockopt per connection. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		ln->fds[i] = fd;
 	}
 	return 0;

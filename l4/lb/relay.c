@@ -138,15 +138,19 @@ static void start_send(struct l4_conn *c, unsigned d)
 	dir->flags |= L4_DF_SEND;
 }
 
+/* Passes a FIN on. shutdown(2) on a TCP socket never blocks, so it is
+ * called here, not through io_uring, which would run it on a worker thread
+ * (DESIGN.md pitfalls) at the price of two thread hand-offs per direction
+ * of every connection. */
 static void start_shutdown(struct l4_conn *c, unsigned d)
 {
 	struct l4_dir *dir = &c->dir[d];
 
-	if (loop_prep_shutdown(c->w->loop, c->id, L4_OP_SHUT(d), c->fd[!d], SHUT_WR)) {
-		l4_conn_close(c, L4_END_INTERNAL);
-		return;
-	}
-	dir->flags |= L4_DF_SHUT;
+	/* ENOTCONN: the peer is gone already; this direction is over anyway. */
+	shutdown(c->fd[!d], SHUT_WR);
+	dir->flags |= L4_DF_SHUT | L4_DF_DONE;
+	if ((c->dir[!d].flags & L4_DF_DONE) && c->state == L4_ST_RELAY)
+		l4_conn_close(c, L4_END_DONE);
 }
 
 void l4_relay_kick(struct l4_conn *c, unsigned d)
@@ -294,14 +298,4 @@ void l4_relay_on_send(struct l4_conn *c, unsigned d, const struct io_uring_cqe *
 	consume(c, d, (uint32_t)cqe->res);
 	l4_relay_kick(c, d);
 	l4_relay_arm_recv(c, d);
-}
-
-void l4_relay_on_shut(struct l4_conn *c, unsigned d, const struct io_uring_cqe *cqe)
-{
-	c->dir[d].flags |= L4_DF_DONE;
-	if (c->state == L4_ST_CLOSING)
-		return;
-	/* ENOTCONN: the peer is gone already; this direction is over anyway. */
-	if ((c->dir[0].flags & L4_DF_DONE) && (c->dir[1].flags & L4_DF_DONE))
-		l4_conn_close(c, L4_END_DONE);
 }

