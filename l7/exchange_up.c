@@ -3,8 +3,9 @@
  *
  * Retries follow nginx's proxy_next_upstream: only before any response
  * byte reached the client, only for idempotent methods (RFC 9110 §9.2.2),
- * only for requests that can be sent again (no body, or a body buffered
- * whole with buffer_request), at most retry.tries attempts in all and none
+ * only for requests that can be sent again (no body, a small body that came
+ * with its head, or a body buffered whole with buffer_request), at most
+ * retry.tries attempts in all and none
  * started after retry.deadline. A pooled connection that fails before any
  * response byte is retried once on a fresh connection to the same server
  * without counting as an attempt: the server closed an idle connection,
@@ -64,7 +65,11 @@ void l7_x_begin_upstream(struct l7_exchange *x)
 	x->t_first_ms = loop_now_ms(x->w->loop);
 	if (x->req.h.expect_continue && !x->up_done)
 		send_continue(x);
-	if (x->route->buffer_request && !x->up_done) {
+	/* A small body that came with its head is copied too: the request can
+	 * then be sent again if a pooled connection turns out stale. */
+	if (!x->up_done && (x->route->buffer_request ||
+			    (x->req_body == HTTP1_BODY_LENGTH && x->req_left <= L7_REPLAY_MAX &&
+			     l7_conn_input_bytes(x->c) >= x->req_left))) {
 		x->buffering = true;
 		l7_x_pump_up(x);
 		return;

@@ -86,6 +86,10 @@ def test_stale_pooled_connection_is_retried_transparently(daemons, workdir):
         for _ in range(20):
             assert c.request().status == 200
             assert c.request(path="/close").status == 200
+            # a small body at hand is kept, so a POST is replayed too
+            r = c.request("POST", "/p", body=b"x" * 3000)
+            assert r.status == 200 and r.json()["body_bytes"] == 3000
+            assert c.request(path="/close").status == 200
     assert l7.metric("strata_l7_upstream_failures_total") == 0
 
 
