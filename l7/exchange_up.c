@@ -5,11 +5,11 @@
  * byte reached the client, only for idempotent methods (RFC 9110 §9.2.2),
  * only for requests that can be sent again (no body, a small body that came
  * with its head, or a body buffered whole with buffer_request), at most
- * retry.tries attempts in all and none
- * started after retry.deadline. A pooled connection that fails before any
- * response byte is retried once on a fresh connection to the same server
- * without counting as an attempt: the server closed an idle connection,
- * which says nothing about its health.
+ * retry.tries attempts in all and none started after retry.deadline. A
+ * pooled connection that fails before any response byte is retried on a
+ * fresh connection to the same server (twice at most) without counting as
+ * an attempt: the server closed an idle connection, which says nothing
+ * about its health.
  */
 #include <errno.h>
 #include <string.h>
