@@ -243,3 +243,17 @@ def test_metrics_and_stratactl(daemons, workdir):
     assert r.returncode == 1
     r = u.ctl(ctlb, sock, "show", "bogus", check=False)
     assert r.returncode == 1
+
+
+def test_ipv6_listener_and_header(daemons, workdir):
+    p1 = free_port()
+    u.start_ppservers(daemons, [p1], ["v6"])
+    wait_tcp("127.0.0.1", p1)
+    port = free_port()
+    start_l4(daemons, workdir, [u.service_block("six", [f"[::1]:{port}", f"127.0.0.1:{port}"],
+                                                [f"127.0.0.1:{p1}"])])
+    hdr, echo, local = u.converse(port, b"six", src="::1", host="::1")
+    assert echo == b"six"
+    assert hdr["src"] == f"[::1]:{local[1]}" and hdr["dst"] == f"[::1]:{port}"
+    hdr, echo, local = u.converse(port, b"four")
+    assert hdr["src"] == f"127.0.0.1:{local[1]}"

@@ -318,3 +318,58 @@ def test_admin_socket_private_without_group(daemons, workdir):
     _, _, sock = start_l4(daemons, workdir, [u.service_block("web", f"127.0.0.1:{port}",
                                                              addrs(ports))])
     assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+
+
+def test_listen_on_vip_before_it_exists(daemons, workdir):
+    """IP_FREEBIND: a service listens on a VIP this node does not own yet
+    (the VRRP helper adds it later); once the address appears, clients
+    reach it. In a private network namespace."""
+    import netns
+
+    with netns.Topology("l4vip") as topo:
+        node = topo.node("n")
+        ppp, port = free_port(), free_port()
+        daemons(node.argv(["/usr/bin/python3", str(u.HERE / "l4util.py"), "ppserver",
+                           str(ppp), "vipped"]), name="pp-vip")
+        node.run("/usr/bin/python3", "-c", f"""
+import socket, time
+for _ in range(200):
+    try:
+        socket.create_connection(("127.0.0.1", {ppp}), timeout=0.2).close(); break
+    except OSError: time.sleep(0.05)
+""")
+        conf = workdir / "l4.conf"
+        sock = u.write_conf(conf, [u.service_block("vip", f"10.77.5.1:{port}",
+                                                   [f"127.0.0.1:{ppp}"])], workdir)
+        daemons(node.argv([binary("strata-l4"), "-c", conf]), name="l4", cwd=workdir)
+        u.wait_l4(binary("stratactl"), sock)  # listening, though 10.77.5.1 is nowhere
+        node.addr_add("lo", "10.77.5.1/32")
+        out = node.run("/usr/bin/python3", "-c", f"""
+import json, socket
+c = socket.create_connection(("10.77.5.1", {port}), timeout=5)
+c.sendall(b"vip"); c.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    d = c.recv(4096)
+    if not d: break
+    data += d
+line, _, rest = data.partition(b"\\n")
+h = json.loads(line)
+print(h["name"], h["dst"], rest.decode())
+""").stdout.split()
+        assert out == ["vipped", f"10.77.5.1:{port}", "vip"]
+
+
+def test_cpu_pinning(daemons, workdir):
+    ports = peers(daemons, 1)
+    port = free_port()
+    l4, _, _ = start_l4(daemons, workdir, [u.service_block("web", f"127.0.0.1:{port}",
+                                                           addrs(ports))], workers=2,
+                        cpus=[1, 0])
+    allowed = []
+    for t in os.listdir(f"/proc/{l4.pid}/task"):
+        for line in open(f"/proc/{l4.pid}/task/{t}/status"):
+            if line.startswith("Cpus_allowed_list:"):
+                allowed.append(line.split()[1])
+    assert allowed.count("1") == 1 and allowed.count("0") == 1, allowed
+    assert u.converse(port, b"pinned")[1] == b"pinned"
