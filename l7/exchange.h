@@ -60,7 +60,7 @@ enum l7_xstate {
 };
 
 #define L7_MAX_TRIES   16
-#define L7_XOUT_INIT   8192	   /* head output buffer; grows for large heads */
+#define L7_XOUT_INIT   4096	   /* head output buffer; grows for large heads */
 #define L7_CHUNK_SPANS 8	   /* chunked spans handled per batch */
 #define L7_PAUSE_BYTES (64u << 10) /* input queued before reading pauses: 4 ring buffers */
 #define L7_LINGER_MS   1000

@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -86,21 +87,39 @@ void l7_worker_conn_free(struct l7_worker *w, struct l7_conn *c)
 	w->conn_free = c;
 }
 
+/* Exchanges are large (two parsed heads, head buffers): the free list keeps
+ * at most L7_X_FREE_MAX of them, enough to absorb the ups and downs of a
+ * steady load without malloc, while a burst of concurrent requests does
+ * not leave its peak allocated for good. */
+static void x_destroy(struct l7_exchange *x)
+{
+	free(x->out_up);
+	free(x->out_cl);
+	free(x->hcopy);
+	free(x);
+}
+
 struct l7_exchange *l7_worker_x_alloc(struct l7_worker *w)
 {
-	struct l7_exchange *x;
+	struct l7_exchange *x = w->x_free;
 
-	if (!w->x_free)
-		POOL_GROW(w, x_free, struct l7_exchange, next_free);
-	x = w->x_free;
+	if (!x)
+		return calloc(1, sizeof(*x));
 	w->x_free = x->next_free;
+	w->n_x_free--;
 	return x;
 }
 
 void l7_worker_x_free(struct l7_worker *w, struct l7_exchange *x)
 {
+	if (w->n_x_free >= L7_X_FREE_MAX) {
+		x_destroy(x);
+		w->x_destroyed = true;
+		return;
+	}
 	x->next_free = w->x_free;
 	w->x_free = x;
+	w->n_x_free++;
 }
 
 struct l7_uconn *l7_worker_u_alloc(struct l7_worker *w)
@@ -205,6 +224,14 @@ static void on_tick(struct loop *loop, struct timer *t)
 	if (w->alog)
 		alog_tick(w->alog, log_now_ms());
 	l7_uconn_tick(w, false);
+	/* After a burst: give the freed exchanges' pages back (glibc keeps
+	 * freed heap memory otherwise), at most every L7_TRIM_MS, off the
+	 * request path. */
+	if (w->x_destroyed && loop_now_ms(loop) - w->last_trim_ms >= L7_TRIM_MS) {
+		w->x_destroyed = false;
+		w->last_trim_ms = loop_now_ms(loop);
+		malloc_trim(0);
+	}
 	loop_timer_arm(loop, &w->tick, L7_TICK_MS);
 }
 
@@ -241,10 +268,9 @@ int l7_worker_init(struct loop *loop, unsigned index, void *arg)
 /* Everything the worker allocated, once no slot refers to it any more. */
 static void worker_free(struct l7_worker *w)
 {
-	for (struct l7_exchange *x = w->x_free; x; x = x->next_free) {
-		free(x->out_up);
-		free(x->out_cl);
-		free(x->hcopy);
+	for (struct l7_exchange *x = w->x_free, *next; x; x = next) {
+		next = x->next_free;
+		x_destroy(x);
 	}
 	for (uint32_t i = 0; i < w->n_chunks; i++)
 		free(w->chunks[i]);

@@ -28,6 +28,8 @@ struct l7_uconn;
 
 #define L7_TICK_MS     100 /* housekeeping: access log, local idle pool moves */
 #define L7_ALLOC_CHUNK 64  /* objects allocated at once when a free list is empty */
+#define L7_X_FREE_MAX  16  /* free exchanges kept per worker */
+#define L7_TRIM_MS     200 /* malloc_trim() at most this often, after bursts */
 #define L7_LSLOTS      (L7_MAX_LSOCKS * 4)
 
 /* Process-wide state, written by the main thread, read by workers. */
@@ -70,6 +72,9 @@ struct l7_worker {
 	struct l7_conn *conns;		     /* every open client connection */
 	struct l7_conn *conn_free;
 	struct l7_exchange *x_free;
+	uint32_t n_x_free;
+	bool x_destroyed; /* exchanges freed since the last trim */
+	uint64_t last_trim_ms;
 	struct l7_uconn *u_free;
 	uint32_t nconns;
 	uint32_t nuconns; /* upstream connections with a slot */
