@@ -96,6 +96,7 @@ struct l4_worker {
 	} pend[L4_PENDING_MAX];
 	unsigned n_pend;
 	struct timer tick;
+	uint32_t m_bufs_free, m_parked, m_enobufs, m_conns, m_turns; /* per-worker series */
 	uint64_t fd_retry_ms; /* EMFILE back-off: retry accepting after this */
 };
 
@@ -118,6 +119,8 @@ void l4_worker_on_limits(struct loop *loop, void *arg);
 
 /* An accepted client over a limit: queue it (refuse when the queue is full). */
 void l4_worker_defer(struct l4_worker *w, unsigned svc_idx, int fd, const struct addr *local);
+/* True when clients of service `svc_idx` wait in the queue (they go first). */
+bool l4_worker_has_pending(const struct l4_worker *w, unsigned svc_idx);
 /* Serves queued clients while the limits allow, oldest first. */
 void l4_worker_serve_pending(struct l4_worker *w);
 

@@ -94,7 +94,8 @@ void l4_listeners_recheck(struct l4_worker *w)
 		if (l->svc_idx < 0)
 			continue;
 		/* Both ways: another worker may have filled the limit. */
-		bool allow = l4_limits_allow(w, (unsigned)l->svc_idx) && !w->n_pend;
+		bool allow = l4_limits_allow(w, (unsigned)l->svc_idx) &&
+			     !l4_worker_has_pending(w, (unsigned)l->svc_idx);
 
 		if (allow != !(l->paused & L4_LP_LIMIT))
 			l4_listener_pause(l, L4_LP_LIMIT, !allow);
@@ -144,7 +145,8 @@ static void on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_ur
 	if (cqe->res >= 0) {
 		if (l->paused & L4_LP_CLOSING || l->svc_idx < 0) {
 			close(cqe->res);
-		} else if (!l4_limits_allow(w, (unsigned)l->svc_idx) || w->n_pend) {
+		} else if (!l4_limits_allow(w, (unsigned)l->svc_idx) ||
+			   l4_worker_has_pending(w, (unsigned)l->svc_idx)) {
 			/* Accepted before the pause took effect: it waits, in
 			 * order, for a free place (or is refused if too many do). */
 			l4_worker_defer(w, (unsigned)l->svc_idx, cqe->res, l->local);

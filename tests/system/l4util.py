@@ -428,8 +428,48 @@ def holdclients_main(argv):
     asyncio.run(main())
 
 
+def flood_main(argv):
+    """flood KIND PORT SECONDS: a hostile client in its own process (so it
+    does not share a GIL with the test): `reset` sends 50 kB and resets,
+    `burst` sends 4 MiB it never reads the answer to and resets, `garbage`
+    sends a bogus TLS record and closes, `silent` holds 50 connections that
+    send nothing. Loops until SECONDS are over."""
+    kind, port, secs = argv[0], int(argv[1]), float(argv[2])
+    end = time.monotonic() + secs
+    blob = os.urandom(4 << 20 if kind == "burst" else 50000)
+
+    def reset(c):
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+
+    held = []
+    while time.monotonic() < end:
+        try:
+            c = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if kind == "silent":
+                held.append(c)
+                if len(held) >= 50:
+                    time.sleep(0.1)
+                continue
+            try:
+                if kind == "garbage":
+                    c.sendall(b"\x16\x03\x01\xff\xff" + blob[:2000])
+                    c.close()
+                else:
+                    c.sendall(blob)
+                    reset(c)
+            except OSError:
+                c.close()
+        except OSError:
+            time.sleep(0.01)  # refused over max_conns: a RST
+    for c in held:
+        c.close()
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "ppserver":
+    if len(sys.argv) > 1 and sys.argv[1] == "flood":
+        flood_main(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "ppserver":
         ppserver_main(sys.argv[2:])
     elif len(sys.argv) > 1 and sys.argv[1] == "holdclients":
         holdclients_main(sys.argv[2:])

@@ -6,6 +6,8 @@ import json
 import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -317,40 +319,13 @@ def test_hostile_clients_do_not_disturb_others(daemons, workdir):
         u.service_block("tls", f"127.0.0.1:{tls}", [f"127.0.0.1:{p}" for p in ports[:2]],
                         sni=True, sni_timeout="2s", max_conns=300),
         u.service_block("good", f"127.0.0.1:{good}", [f"127.0.0.1:{ports[2]}"])])
-    stop = threading.Event()
-    silent = [socket.create_connection(("127.0.0.1", p)) for p in (plain, tls) * 50]
-
-    def resetters():
-        while not stop.is_set():
-            c = socket.create_connection(("127.0.0.1", plain))
-            try:
-                c.sendall(os.urandom(50000))
-            except OSError:
-                pass
-            reset(c)
-
-    def bursts():
-        blob = os.urandom(4 << 20)
-        while not stop.is_set():
-            c = socket.create_connection(("127.0.0.1", plain))
-            try:
-                c.sendall(blob)  # never reads the echo
-            except OSError:
-                pass
-            reset(c)
-
-    def garbage_tls():
-        while not stop.is_set():
-            c = socket.create_connection(("127.0.0.1", tls))
-            try:
-                c.sendall(b"\x16\x03\x01\xff\xff" + os.urandom(2000))
-            except OSError:
-                pass  # refused over max_conns: a RST
-            c.close()
-
-    bad = [threading.Thread(target=f, daemon=True) for f in (resetters, bursts, garbage_tls)]
-    for t in bad:
-        t.start()
+    # Each kind of abuse runs in its own process (no shared GIL with the
+    # measuring client), for the whole measurement.
+    kinds = [("silent", plain), ("silent", tls), ("reset", plain), ("burst", plain),
+             ("garbage", tls)]
+    floods = [subprocess.Popen([sys.executable, str(u.HERE / "l4util.py"), "flood", k, str(p),
+                                "5"]) for k, p in kinds]
+    time.sleep(0.5)
     times = []
     deadline = time.monotonic() + 4
     n = 0
@@ -363,12 +338,9 @@ def test_hostile_clients_do_not_disturb_others(daemons, workdir):
         c.close()
         times.append(time.monotonic() - t0)
         n += 1
-    stop.set()
-    for t in bad:
-        t.join(10)
-    for s in silent:
-        s.close()
+    for f in floods:
+        f.wait(10)
     # The flood saturates this 2-CPU box (Python peers and flooders), so
     # the bound is on latency, not on how many round trips fit in 4 s.
     times.sort()
-    assert n >= 5 and times[-1] < 2.0 and times[len(times) // 2] < 0.5, times
+    assert n >= 20 and times[-1] < 1.0 and times[len(times) // 2] < 0.1, times
