@@ -236,6 +236,9 @@ void l4_conn_connect(struct l4_conn *c)
 		return;
 	}
 	c->fd[L4_SERVER] = fd;
+	/* connect_timeout is a linked timeout: the loop delivers the connect's
+	 * completion (-ETIMEDOUT on expiry) once both have arrived, so nothing
+	 * of the attempt is in flight when a retry closes this socket. */
 	rc =
 	    loop_prep_connect(c->w->loop, c->id, L4_OP_CONNECT, fd, addr_sockaddr(&s->inst[i].addr),
 			      s->inst[i].addr.len, s->connect_timeout_ms);
@@ -271,9 +274,6 @@ static void on_connect(struct l4_conn *c, int res)
 {
 	if (c->state != L4_ST_CONNECT)
 		return; /* closing: cancelled */
-	loop_timer_cancel(c->w->loop, &c->timer);
-	if (res == -ECANCELED && (c->flags & L4_CF_CTIMEOUT))
-		res = -ETIMEDOUT; /* our timer cancelled it */
 	if (res == 0)
 		l4_conn_connected(c);
 	else
@@ -335,12 +335,6 @@ static void on_timer(struct loop *loop, struct timer *t)
 			l4_conn_close(c, L4_END_SNI_TIMEOUT);
 		else
 			peek_done(c);
-		return;
-	}
-	if (c->state == L4_ST_CONNECT) {
-		/* connect_timeout: the completion (-ECANCELED) does the rest. */
-		c->flags |= L4_CF_CTIMEOUT;
-		loop_prep_cancel(loop, c->id, L4_OP_CONNECT);
 		return;
 	}
 	if (c->state != L4_ST_RELAY)

@@ -264,3 +264,39 @@ def test_health_flapping_under_traffic(daemons, workdir):
     flips = sum(u.metric(text, "strata_l4_instance_health_transitions_total", service="flap",
                          instance=a, to=to) or 0 for a in addrs(ports[:2]) for to in ("up", "down"))
     assert flips >= 6, flips
+
+
+def test_connect_timeout_then_retry(daemons, workdir):
+    """An instance whose accept queue is full drops SYNs: the connect times
+    out after connect_timeout (a linked timeout), counts as `timeout`, and
+    the client is served by the next instance."""
+    ports, names = peers(daemons, 1)
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    fillers = []
+    for _ in range(4):  # fill the accept queue; nobody ever accepts
+        f = socket.socket()
+        f.setblocking(False)
+        try:
+            f.connect(hole.getsockname())
+        except BlockingIOError:
+            pass
+        fillers.append(f)
+    time.sleep(0.2)
+    port, mport = free_port(), free_port()
+    dead = f"127.0.0.1:{hole.getsockname()[1]}"
+    start_l4(daemons, workdir, [u.service_block(
+        "ct", f"127.0.0.1:{port}", [dead] + addrs(ports), balance="round_robin",
+        connect_timeout="300ms", connect_retries=1)], workers=1, metrics=f"127.0.0.1:{mport}")
+    t0 = time.monotonic()
+    hdr, echo, _ = u.converse(port, b"late")  # round robin starts with the dead one
+    took = time.monotonic() - t0
+    assert hdr["name"] == "i0" and echo == b"late"
+    assert 0.25 < took < 2.0, took
+    text = u.metrics_text(mport)
+    assert u.metric(text, "strata_l4_instance_connect_errors_total", service="ct",
+                    instance=dead, reason="timeout") == 1
+    for f in fillers:
+        f.close()
+    hole.close()
