@@ -379,15 +379,40 @@ void l7_x_route(struct l7_exchange *x)
 
 /* --- sending to the client ------------------------------------------------------------ */
 
+/* Client sends are queued and submitted once per loop turn (the worker's
+ * flush timer fires after the turn's completions): response pieces that
+ * arrive in the same turn (a 16 KiB body spans two receive buffers) leave
+ * in one sendmsg instead of one each. */
 void l7_x_send_client(struct l7_exchange *x)
+{
+	struct l7_worker *w = x->w;
+
+	if (x->tx_cl.busy || x->cl_queued || l7_tx_empty(&x->tx_cl))
+		return;
+	x->cl_queued = true;
+	x->pending++;
+	x->flush_next = w->flush_list;
+	w->flush_list = x;
+	if (!timer_is_armed(&w->flush_t))
+		loop_timer_arm(w->loop, &w->flush_t, 0);
+}
+
+void l7_x_flush_client(struct l7_exchange *x)
 {
 	struct l7_conn *c = x->c;
 	int ret;
 
-	if (x->tx_cl.busy || l7_tx_empty(&x->tx_cl))
+	x->cl_queued = false;
+	x->pending--;
+	if (x->aborted || !c) {
+		if (!x->tx_cl.busy)
+			l7_tx_clear(&x->tx_cl, &x->w->bufs);
+		l7_x_maybe_free(x);
 		return;
+	}
 	ret = l7_tx_submit(&x->tx_cl, c->w->loop, c->slot, L7_COP_SEND, c->fd);
 	if (ret < 0) {
+		l7_tx_clear(&x->tx_cl, &x->w->bufs);
 		l7_conn_close(c, L7_TERM_INTERNAL);
 		return;
 	}
@@ -419,10 +444,12 @@ void l7_x_on_client_sent(struct l7_exchange *x, int res)
 		l7_x_finish(x);
 		break;
 	case L7_XS_BODY:
+		l7_x_pump_down(x);
+		break;
 	case L7_XS_SEND:
 	case L7_XS_WAIT:
-	case L7_XS_CONNECT:
-		l7_x_pump_down(x);
+		/* 100 Continue went out: a response head that arrived meanwhile */
+		l7_x_on_upstream_input(x);
 		break;
 	case L7_XS_TUNNEL:
 		l7_tunnel_pump(x);

@@ -68,6 +68,7 @@ enum l7_xstate {
 
 struct l7_exchange {
 	struct l7_exchange *next_free;
+	struct l7_exchange *flush_next; /* worker's list of client sends to submit */
 	struct l7_conn *c;
 	struct l7_worker *w;
 	struct l7_gen *gen;
@@ -98,7 +99,8 @@ struct l7_exchange {
 	bool resp_eof;	   /* the upstream closed (end of a close-delimited body) */
 	bool resp_done;	   /* the whole response body is queued for the client */
 	bool srv_active;   /* counted in the server's active requests */
-	uint8_t pending;   /* sends in flight (client side + upstream side) */
+	uint8_t pending;   /* sends in flight or queued (client side + upstream side) */
+	bool cl_queued;	   /* tx_cl waits in the worker's flush list */
 	uint8_t tmode;	   /* what x->t measures: enum l7_tmode */
 	uint8_t fail_term; /* last failed attempt, for the final answer */
 	uint16_t fail_status;
@@ -198,5 +200,7 @@ void l7_x_pump_down(struct l7_exchange *x);
 void l7_x_arm(struct l7_exchange *x, uint32_t ms);
 int l7_x_out_reserve(uint8_t **buf, size_t *cap, size_t need);
 void l7_x_send_client(struct l7_exchange *x);
+/* The worker's end-of-turn flush: submits the queued client send. */
+void l7_x_flush_client(struct l7_exchange *x);
 
 #endif

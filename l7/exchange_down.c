@@ -380,7 +380,10 @@ void l7_x_on_upstream_input(struct l7_exchange *x)
 	switch (x->state) {
 	case L7_XS_SEND:
 	case L7_XS_WAIT:
-		read_resp_head(x);
+		/* The client head goes into tx_cl: wait while 100 Continue is
+		 * still being sent (its completion calls here again). */
+		if (!x->tx_cl.busy)
+			read_resp_head(x);
 		break;
 	case L7_XS_BODY:
 		l7_x_pump_down(x);

@@ -44,13 +44,14 @@ static bool method_idempotent(unsigned m)
 static void send_continue(struct l7_exchange *x)
 {
 	/* RFC 9110 §10.1.1: the proxy answers the expectation itself (the
-	 * upstream never sees Expect), once it knows it will read the body. */
-	int n = l7_respond_continue(x->out_cl, x->out_cl_cap);
+	 * upstream never sees Expect), once it knows it will read the body.
+	 * A constant, so the client head can be built while it is sent. */
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-	if (n <= 0 || l7_conn_input_bytes(x->c))
+	if (l7_conn_input_bytes(x->c))
 		return;
 	x->continue_sent = true;
-	l7_tx_add(&x->tx_cl, x->out_cl, (size_t)n);
+	l7_tx_add(&x->tx_cl, cont, sizeof(cont) - 1);
 	l7_x_send_client(x);
 }
 

@@ -235,6 +235,24 @@ static void on_tick(struct loop *loop, struct timer *t)
 	loop_timer_arm(loop, &w->tick, L7_TICK_MS);
 }
 
+static void flush_all(struct l7_worker *w)
+{
+	struct l7_exchange *x;
+
+	while ((x = w->flush_list) != NULL) {
+		w->flush_list = x->flush_next;
+		l7_x_flush_client(x);
+	}
+}
+
+/* Armed with delay 0 by the first queued client send of a turn: the loop
+ * runs due timers after the turn's completions, so this submits every
+ * send the turn produced, each batch as large as it got. */
+static void on_flush(struct loop *loop, struct timer *t)
+{
+	flush_all(timer_owner(t, struct l7_worker, flush_t));
+}
+
 int l7_worker_init(struct loop *loop, unsigned index, void *arg)
 {
 	struct l7_worker *w = calloc(1, sizeof(*w));
@@ -261,6 +279,7 @@ int l7_worker_init(struct loop *loop, unsigned index, void *arg)
 	if (ret < 0)
 		return ret;
 	timer_init(&w->tick, on_tick);
+	timer_init(&w->flush_t, on_flush);
 	loop_timer_arm(loop, &w->tick, L7_TICK_MS);
 	return 0;
 }
@@ -290,6 +309,8 @@ void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
 	if (!w)
 		return;
 	loop_timer_cancel(loop, &w->tick);
+	loop_timer_cancel(loop, &w->flush_t);
+	flush_all(w); /* the stopping loop runs no timers any more */
 	for (struct l7_conn *c = w->conns, *next; c; c = next) {
 		next = c->next; /* unlinked only when its slot is freed */
 		l7_conn_close(c, L7_TERM_DRAIN);
@@ -299,8 +320,10 @@ void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
 		listener_close(w, &w->ls[id]);
 	/* Cancels complete even while the loop drains; on_free runs at the
 	 * end of each turn. */
-	for (int i = 0; i < 200 && (w->nconns || w->nuconns || w->nlisten); i++)
+	for (int i = 0; i < 200 && (w->nconns || w->nuconns || w->nlisten); i++) {
 		loop_run_once(loop, 10);
+		flush_all(w);
+	}
 	alog_worker_free(w->alog);
 	w->alog = NULL;
 	l7_route_thread_exit();

@@ -68,6 +68,8 @@ struct l7_worker {
 	struct metrics_worker *mw;
 	struct alog_writer *alog;
 	struct timer tick;
+	struct timer flush_t; /* end of turn: queued client sends go out */
+	struct l7_exchange *flush_list;
 	struct l7_listen_slot ls[L7_LSLOTS]; /* by lsock id */
 	struct l7_conn *conns;		     /* every open client connection */
 	struct l7_conn *conn_free;

@@ -80,7 +80,7 @@ void l7_tunnel_pump(struct l7_exchange *x)
 	client_gone = (x->c->flags & L7_CF_EOF) && !l7_conn_input_bytes(x->c);
 	upstream_gone = x->resp_eof && !(x->u && x->u->in.n) && x->rhb.len == x->rhb.off;
 	/* Either side closing ends the tunnel once what it sent is delivered. */
-	if ((client_gone || upstream_gone) && !x->tx_cl.busy && !x->tx_up.busy) {
+	if ((client_gone || upstream_gone) && !x->pending) {
 		x->term = L7_TERM_TUNNEL_DONE;
 		l7_x_finish(x);
 	}
