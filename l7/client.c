@@ -122,12 +122,11 @@ static void conn_addrs(struct l7_conn *c)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
-	/* DESIGN.md pitfalls: multishot accept shares one address buffer. */
+	/* DESIGN.md pitfalls: multishot accept shares one address buffer.
+	 * The local address is only ever the PPv2 destination (Forwarded
+	 * by=), so no getsockname() per connection. */
 	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0)
 		l7_sa_set(&c->peer, (struct sockaddr *)&ss, len);
-	len = sizeof(ss);
-	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
-		l7_sa_set(&c->local, (struct sockaddr *)&ss, len);
 }
 
 void l7_conn_accept(struct l7_worker *w, uint32_t li, int fd)
@@ -157,10 +156,7 @@ void l7_conn_accept(struct l7_worker *w, uint32_t li, int fd)
 		close(fd);
 		return;
 	}
-	conn_addrs(c);
-	/* Responses often leave in two sends (100 Continue, head then body):
-	 * Nagle would hold the second one for an ACK. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+	conn_addrs(c); /* TCP_NODELAY comes from the listener (runtime.c) */
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -554,7 +550,13 @@ void l7_conn_close(struct l7_conn *c, int term)
 	loop_timer_cancel(w->loop, &c->t);
 	l7_inq_clear(&c->in, &w->bufs);
 	l7_hbuf_free(&c->hb);
-	loop_prep_cancel_slot(w->loop, c->slot);
+	/* One cancel for every request on the socket, and the close through
+	 * the ring (batched with the turn's other requests): on_free runs
+	 * once all of them are back. */
+	if (loop_prep_cancel_fd(w->loop, c->slot, c->fd) < 0)
+		loop_prep_cancel_slot(w->loop, c->slot);
+	if (loop_prep_close(w->loop, c->slot, L7_COP_CLOSE, c->fd) == 0)
+		c->fd = -1;
 	loop_slot_close(w->loop, c->slot);
 }
 
@@ -563,7 +565,8 @@ static void c_on_free(struct loop *loop, void *obj)
 	struct l7_conn *c = obj;
 	struct l7_worker *w = c->w;
 
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	if (c->x) /* an aborted exchange still waits for an upstream send */
 		c->x->c = NULL;
 	l7_inq_clear(&c->in, &w->bufs);

@@ -54,7 +54,7 @@ enum l7_conn_state {
 };
 
 /* Client slot operations. */
-enum { L7_COP_RECV = 1, L7_COP_SEND, L7_COP_SHUT };
+enum { L7_COP_RECV = 1, L7_COP_SEND, L7_COP_SHUT, L7_COP_CLOSE };
 
 /* A compact IP socket address (an idle connection must stay small). */
 struct l7_sa {

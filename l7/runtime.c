@@ -8,6 +8,8 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,12 @@ static struct l7_lsock *lsock_for(const struct addr *a, unsigned workers, struct
 	for (unsigned w = 0; w < workers; w++) {
 		int fd = worker_listen(addr_sockaddr(a), a->len, L7_BACKLOG, 0);
 
+		/* Accepted sockets inherit TCP_NODELAY from the listener (Linux):
+		 * one setsockopt per listener instead of one per connection.
+		 * Responses often leave in two sends (100 Continue; a head, then
+		 * the body) and Nagle would hold the second for an ACK. */
+		if (fd >= 0 && addr_family(a) != AF_UNIX)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		if (fd < 0) {
 			snprintf(err->msg, sizeof(err->msg), "listener %s: cannot listen on %s: %s",
 				 l->name.ptr, text, strerror(-fd));
