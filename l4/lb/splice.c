@@ -128,7 +128,16 @@ static void pump(struct l4_conn *c, unsigned d)
 	}
 	const struct l4_pipe *p = &c->w->pipes.p[dir->pipe];
 
+	bool drained = false;
+
 	while (moved < L4_SPLICE_BUDGET) {
+		if (dir->in_pipe == 0 && drained) {
+			/* The last splice took less than a pipe: the socket was
+			 * empty then. Waiting costs one peek; asking again first
+			 * would cost a system call answered EAGAIN. */
+			wait_input(c, d);
+			return;
+		}
 		if (dir->in_pipe == 0) {
 			ssize_t n = splice(c->fd[d], NULL, p->wfd, NULL, L4_SPLICE_CHUNK,
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -148,6 +157,7 @@ static void pump(struct l4_conn *c, unsigned d)
 				return;
 			}
 			dir->in_pipe = (uint32_t)n;
+			drained = n < (ssize_t)L4_SPLICE_CHUNK;
 			c->last_ms = loop_now_ms(c->w->loop);
 		}
 		ssize_t m = splice(p->rfd, NULL, c->fd[!d], NULL, dir->in_pipe,
