@@ -249,8 +249,7 @@ def idle_run(ctx, pids, port, count, timeout=120):
         rss1, slab1, fds1 = procs.rss_bytes(pids), meminfo_slab(), fd_count(pids)
     finally:
         helper.stdin.close()  # the helper closes its connections and exits
-        helper.wait(30)
-        ctx.registry.forget(helper)
+        ctx.registry.finish(helper, 30)
     return {"connections": count, "rss_before": rss0, "rss_after": rss1,
             "slab_before": slab0, "slab_after": slab1, "fds_before": fds0, "fds_after": fds1}
 

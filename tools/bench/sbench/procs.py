@@ -186,8 +186,13 @@ class Registry:
         self.procs.append(_Helper(popen))
         return popen
 
-    def forget(self, popen):
-        """Drops a helper from spawn() that has exited on its own."""
+    def finish(self, popen, timeout):
+        """Waits for a helper from spawn() to exit by itself; stops it by PID
+        (SIGTERM, then SIGKILL) when it has not after `timeout` seconds."""
+        try:
+            popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _kill_wait(popen, signal.SIGTERM, 5)
         self.procs = [p for p in self.procs
                       if not (isinstance(p, _Helper) and p.popen is popen)]
 
