@@ -102,6 +102,32 @@ static int show_instances(struct l4_proc *p, const struct l4_config *c, const ch
 	return 0;
 }
 
+static void show_health(const struct l4_config *c, struct admin_out *out)
+{
+	uint64_t now = log_now_ms();
+
+	admin_puts(out, "# service instance check interval_ms timeout_ms rise fall health "
+			"last_check last_error since_change_s\n");
+	for (size_t i = 0; i < c->n_svc; i++) {
+		const struct l4_service *s = &c->svc[i];
+
+		for (size_t k = 0; k < s->n_inst; k++) {
+			const struct l4_instance *in = &s->inst[k];
+			const struct l4_inst_rt *rt = in->rt;
+			int res = atomic_load(&rt->last_result), err = atomic_load(&rt->last_errno);
+			uint64_t since = atomic_load(&rt->last_change_ms);
+
+			admin_printf(out, "%s %s %s %u %u %u %u %s %s %s %llu\n", s->name, in->name,
+				     l4_check_name(in->health.type), in->health.interval_ms,
+				     in->health.timeout_ms, in->health.rise, in->health.fall,
+				     atomic_load(&rt->up) ? "up" : "down",
+				     (unsigned)res < L4_HRES__COUNT ? hres_names[res] : "?",
+				     res > L4_HRES_OK && err ? strerrorname_np(err) : "-",
+				     (unsigned long long)(since ? (now - since) / 1000 : 0));
+		}
+	}
+}
+
 static void show_conns(struct l4_proc *p, const struct l4_config *c, struct admin_out *out)
 {
 	admin_printf(out, "total %u max %u\n", atomic_load(&p->st.active),
@@ -157,12 +183,14 @@ static int cmd_show(void *arg, int argc, char **argv, struct admin_out *out)
 		show_services(p, c, out);
 	else if (argc >= 2 && strcmp(argv[1], "instances") == 0)
 		rc = show_instances(p, c, argc > 2 ? argv[2] : NULL, out);
+	else if (argc >= 2 && strcmp(argv[1], "health") == 0)
+		show_health(c, out);
 	else if (argc >= 2 && strcmp(argv[1], "conns") == 0)
 		show_conns(p, c, out);
 	else if (argc >= 2 && strcmp(argv[1], "stats") == 0)
 		show_stats(p, c, out);
 	else
-		rc = admin_fail(out, "usage: show services|instances [SERVICE]|conns|stats");
+		rc = admin_fail(out, "usage: show services|instances [SERVICE]|health|conns|stats");
 	snap_put(&c->hdr);
 	return rc;
 }
@@ -231,8 +259,8 @@ int l4_ctl_register(struct admin_srv *srv, struct l4_proc *p)
 {
 	int rc = 0;
 
-	rc |= admin_register(srv, "show", "show services|instances [SERVICE]|conns|stats", cmd_show,
-			     p, ADMIN_READONLY);
+	rc |= admin_register(srv, "show", "show services|instances [SERVICE]|health|conns|stats",
+			     cmd_show, p, ADMIN_READONLY);
 	rc |= admin_register(srv, "set", "set instance SERVICE ADDRESS ready|drain|maint", cmd_set,
 			     p, ADMIN_MUTATING);
 	rc |= admin_register(srv, "reload", "reload  (re-read the config, like SIGHUP)", cmd_reload,

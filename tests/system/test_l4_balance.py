@@ -119,6 +119,13 @@ def test_http_health_takes_instance_out_and_back(daemons, workdir):
     u.wait_for(lambda: u.instances(ctlb, sock)[1]["health"] == "down", what="i1 down")
     row = u.instances(ctlb, sock)[1]
     assert row["available"] == "no" and row["last_check"] == "bad_status"
+    hl = u.ctl(ctlb, sock, "show", "health").stdout.splitlines()
+    cols = hl[0].lstrip("# ").split()
+    rows = {r["instance"]: r for r in (dict(zip(cols, l.split())) for l in hl[1:])}
+    h1 = rows[f"127.0.0.1:{ports[1]}"]
+    assert (h1["check"], h1["interval_ms"], h1["rise"], h1["fall"]) == ("http", "150", "2", "2")
+    assert h1["health"] == "down" and h1["last_check"] == "bad_status"
+    assert rows[f"127.0.0.1:{ports[0]}"]["health"] == "up"
     assert {u.hello_name(port) for _ in range(10)} == {"i0"}
     text = u.metrics_text(mport)
     lab = dict(service="hc", instance=f"127.0.0.1:{ports[1]}")
