@@ -14,8 +14,10 @@
  * libFuzzer answers every input that leaks with a full LeakSanitizer scan:
  * about 90 inputs a second instead of 2500. So the per-input scan is off by
  * default (LLVMFuzzerInitialize; an explicit -detect_leaks=1 still wins) and
- * leaks are checked exactly instead: whenever libconfig parsed the text, the
- * heap must hold the same number of bytes after the input as before. */
+ * LeakSanitizer runs every LEAK_CHECK_EVERY inputs instead (libconfig's own
+ * leak is suppressed in common/cfg.c), naming the leaking stack. A per-input
+ * heap balance is not used: libFuzzer's RSS-limit thread allocates at its
+ * own pace, so the process-wide byte count moves under a single input. */
 #include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -31,14 +33,16 @@
 #include "../../l7/sticky.h"
 
 #if defined(__has_include)
-#if __has_include(<sanitizer/allocator_interface.h>)
-#include <sanitizer/allocator_interface.h>
-#define HEAP_BYTES() __sanitizer_get_current_allocated_bytes()
+#if __has_include(<sanitizer/lsan_interface.h>)
+#include <sanitizer/lsan_interface.h>
+#define LEAK_CHECK() __lsan_do_recoverable_leak_check()
 #endif
 #endif
-#ifndef HEAP_BYTES
-#define HEAP_BYTES() ((size_t)0)
+#ifndef LEAK_CHECK
+#define LEAK_CHECK() 0
 #endif
+
+#define LEAK_CHECK_EVERY 4096
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -153,8 +157,8 @@ static void exercise(const struct l7_snapshot *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static unsigned long inputs;
 	struct l7_snapshot *s = (void *)1;
-	size_t heap = HEAP_BYTES();
 	struct cfg_err err;
 	char *text;
 	int rc;
@@ -181,8 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(text);
 	l7_route_thread_exit(); /* the lazily made regex match data */
-	/* a libconfig syntax error may leak its token; anything else must not */
-	if (!warming && !strstr(err.msg, ": syntax error"))
-		assert(HEAP_BYTES() == heap);
+	if (!warming && ++inputs % LEAK_CHECK_EVERY == 0)
+		assert(LEAK_CHECK() == 0);
 	return 0;
 }
