@@ -30,7 +30,7 @@ static const char *const top_keys[] = {"node_name",	 "log_level", "workers",   "
 static const char *const admin_keys[] = {"socket", "group", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
 static const char *const ring_keys[] = {"entries",	  "buffers",	   "buffer_size", "pipes",
-					"recv_multishot", "defer_taskrun", NULL};
+					"recv_multishot", "defer_taskrun", "send_inline", NULL};
 static const char *const admin_names[] = {"ready", "drain", "maint", NULL};
 static const char *const log_names[] = {"err", "warn", "info", "debug", NULL};
 
@@ -176,6 +176,8 @@ static int parse_ring(const config_setting_t *root, struct l4_config *c, struct 
 		return rc;
 	c->ring.pipes = (unsigned)v;
 	if ((rc = cfg_get_bool(g, "recv_multishot", true, &c->ring.recv_multishot, err)))
+		return rc;
+	if ((rc = cfg_get_bool(g, "send_inline", false, &c->ring.send_inline, err)))
 		return rc;
 	return cfg_get_bool(g, "defer_taskrun", true, &c->ring.defer_taskrun, err);
 }

@@ -108,6 +108,7 @@ struct l4_ring_cfg {
 	unsigned buffer_size; /* bytes per buffer */
 	unsigned pipes;	      /* splice pipes per worker, at most */
 	bool recv_multishot;  /* false forces single-shot recvs (measurements) */
+	bool send_inline;     /* try sendmsg(MSG_DONTWAIT) first (measurements: slower) */
 	bool defer_taskrun;   /* false forces COOP_TASKRUN (measurements) */
 };
 

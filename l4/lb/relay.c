@@ -96,15 +96,35 @@ static bool hdr_pending(const struct l4_conn *c, unsigned d)
 	return d == L4_C2S && c->setup && c->setup->hdr_sent < c->setup->hdr_len;
 }
 
-/* One send with whatever is queued (the header first): a plain send for a
- * single piece, a sendmsg over up to L4_IOV_MAX buffers otherwise. */
-static void start_send(struct l4_conn *c, unsigned d)
+static void consume(struct l4_conn *c, unsigned d, uint32_t n);
+
+/* Tries the send right now with sendmsg(MSG_DONTWAIT): when the socket
+ * takes it all (the common case: a request or an answer smaller than the
+ * socket buffer), no request, no completion and no send vector are needed.
+ * Returns the bytes sent, 0 when the socket is full, or -errno. */
+static ssize_t send_inline(struct l4_conn *c, unsigned d, struct iovec *iov, unsigned n)
+{
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n};
+	ssize_t r = sendmsg(c->fd[!d], &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (r >= 0)
+		return r;
+	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+}
+
+/* One send with whatever is queued (the header first): inline when the
+ * socket takes it, else through io_uring -- a plain send for a single
+ * piece, a sendmsg over up to L4_IOV_MAX buffers otherwise. Returns 1 when
+ * everything went out inline (the caller goes on), 0 when an io_uring send
+ * is in flight, -1 when the connection was closed. */
+static int start_send(struct l4_conn *c, unsigned d)
 {
 	struct l4_worker *w = c->w;
 	struct l4_dir *dir = &c->dir[d];
 	struct bufring *br = loop_bufring(w->loop);
 	struct iovec iov[L4_IOV_MAX + 1];
 	unsigned n = 0, off = dir->head_off;
+	size_t total = 0;
 	int fd = c->fd[!d], rc;
 
 	if (hdr_pending(c, d)) {
@@ -116,6 +136,22 @@ static void start_send(struct l4_conn *c, unsigned d)
 		iov[n++].iov_len = w->blen[bid] - off;
 		off = 0;
 	}
+	for (unsigned k = 0; k < n; k++)
+		total += iov[k].iov_len;
+	if (w->proc->ring.send_inline) {
+		ssize_t r = send_inline(c, d, iov, n);
+
+		if (r < 0) {
+			l4_relay_fail(c, (enum l4_side) !d, (int)r);
+			return -1;
+		}
+		if (r > 0)
+			consume(c, d, (uint32_t)r);
+		if ((size_t)r == total)
+			return 1;
+		if (r > 0)
+			return start_send(c, d) < 0 ? -1 : 0; /* the rest, through io_uring */
+	}
 	if (n == 1) {
 		rc = loop_prep_send(w->loop, c->id, L4_OP_SEND(d), fd, iov[0].iov_base,
 				    iov[0].iov_len, 0);
@@ -124,7 +160,7 @@ static void start_send(struct l4_conn *c, unsigned d)
 
 		if (!sv) {
 			l4_conn_close(c, L4_END_INTERNAL);
-			return;
+			return -1;
 		}
 		memcpy(sv->iov, iov, n * sizeof(iov[0]));
 		sv->msg = (struct msghdr){.msg_iov = sv->iov, .msg_iovlen = n};
@@ -133,9 +169,10 @@ static void start_send(struct l4_conn *c, unsigned d)
 	}
 	if (rc) {
 		l4_conn_close(c, L4_END_INTERNAL);
-		return;
+		return -1;
 	}
 	dir->flags |= L4_DF_SEND;
+	return 0;
 }
 
 /* Passes a FIN on. shutdown(2) on a TCP socket never blocks, so it is
@@ -157,19 +194,24 @@ void l4_relay_kick(struct l4_conn *c, unsigned d)
 {
 	struct l4_dir *dir = &c->dir[d];
 
-	if (c->state != L4_ST_RELAY ||
-	    (dir->flags & (L4_DF_SEND | L4_DF_SPIN | L4_DF_SPOUT | L4_DF_SHUT)))
-		return;
-	if (dir->queued || hdr_pending(c, d)) {
-		start_send(c, d);
+	for (;;) {
+		if (c->state != L4_ST_RELAY ||
+		    (dir->flags & (L4_DF_SEND | L4_DF_SPIN | L4_DF_SPOUT | L4_DF_SHUT)))
+			return;
+		if (dir->queued || hdr_pending(c, d)) {
+			if (start_send(c, d) != 1)
+				return;
+			l4_relay_arm_recv(c, d); /* the queue shrank: read again */
+			continue;
+		}
+		if (dir->flags & L4_DF_EOF) {
+			start_shutdown(c, d); /* every byte went out: pass the FIN on */
+			return;
+		}
+		if ((dir->flags & L4_DF_WANT_SPLICE) && !(dir->flags & L4_DF_RECV))
+			l4_splice_begin(c, d);
 		return;
 	}
-	if (dir->flags & L4_DF_EOF) {
-		start_shutdown(c, d); /* every byte went out: pass the FIN on */
-		return;
-	}
-	if ((dir->flags & L4_DF_WANT_SPLICE) && !(dir->flags & L4_DF_RECV))
-		l4_splice_begin(c, d);
 }
 
 /* A full buffer on a splice service means a bulk flow: switch to splice

@@ -71,6 +71,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->ring.buffers, 1024);
 	assert_int_equal(c->ring.buffer_size, 16384);
 	assert_true(c->ring.recv_multishot);
+	assert_false(c->ring.send_inline);
 	assert_int_equal(c->n_svc, 1);
 	const struct l4_service *s = &c->svc[0];
 	assert_string_equal(s->name, "web");
@@ -99,7 +100,7 @@ static const char full[] =
     "admin = { socket = \"run/x.sock\"; group = \"adm\"; };\n"
     "metrics = { listen = \"127.0.0.1:9100\"; };\n"
     "io_uring = { entries = 256; buffers = 512; buffer_size = \"32k\"; pipes = 8;\n"
-    "  recv_multishot = false; defer_taskrun = false; };\n"
+    "  recv_multishot = false; defer_taskrun = false; send_inline = true; };\n"
     "services = (\n"
     " { name = \"tls\"; listen = [ \"127.0.0.1:8443\", \"[::1]:8443\" ]; balance = "
     "\"least_conn\";\n"
@@ -139,6 +140,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c->ring.pipes, 8);
 	assert_false(c->ring.recv_multishot);
 	assert_false(c->ring.defer_taskrun);
+	assert_true(c->ring.send_inline);
 	const struct l4_service *s = &c->svc[0];
 	assert_int_equal(s->n_listen, 2);
 	assert_int_equal(addr_family(&s->listen[1].addr), AF_INET6);
