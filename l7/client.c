@@ -1,7 +1,9 @@
-/* Client connection state machine (client.h): accept, PROXY intake,
- * keep-alive, timeouts, lingering close. Request heads and everything after
- * them belong to the exchange (exchange.c); this file decides when one
- * starts and what happens when it is over.
+/* Client connection state machine (client.h): accept, input (plain, or
+ * decrypted by conn_tls.c), the choice between HTTP/1 and HTTP/2, and the
+ * timers. Request heads and everything after them belong to the exchange
+ * (exchange.c) or, on HTTP/2, to the session (conn_h2.c); the PROXY header
+ * to client_intake.c; the end of an exchange and the close to
+ * client_close.c.
  */
 #include "client.h"
 
@@ -17,18 +19,19 @@
 #include "log.h"
 #include "proxy.h"
 
+#include "conn_h2.h"
+#include "conn_tls.h"
 #include "exchange.h"
-#include "intake.h"
 #include "l7_worker.h"
+#include "tls_ctx.h"
 
 static void c_on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_uring_cqe *cqe);
-static void c_on_free(struct loop *loop, void *obj);
 static void c_on_timer(struct loop *loop, struct timer *t);
 
-static const struct loop_ops c_ops = {.on_cqe = c_on_cqe, .on_free = c_on_free};
+static const struct loop_ops c_ops = {.on_cqe = c_on_cqe, .on_free = l7_conn_on_free};
 
-static const char *const state_names[L7_CS__COUNT] = {"intake", "idle",	  "head",   "busy",
-						      "tunnel", "linger", "closing"};
+static const char *const state_names[L7_CS__COUNT] = {
+    "intake", "handshake", "idle", "head", "busy", "tunnel", "h2", "linger", "flush", "closing"};
 
 const char *l7_conn_state_name(enum l7_conn_state s)
 {
@@ -38,21 +41,26 @@ const char *l7_conn_state_name(enum l7_conn_state s)
 /* Allowed transitions, bit per target state (the table in client.h). */
 #define B(s) (1u << (s))
 static const unsigned allowed[L7_CS__COUNT] = {
-    [L7_CS_INTAKE] = B(L7_CS_IDLE) | B(L7_CS_HEAD) | B(L7_CS_CLOSING),
-    [L7_CS_IDLE] = B(L7_CS_HEAD) | B(L7_CS_CLOSING),
-    [L7_CS_HEAD] = B(L7_CS_BUSY) | B(L7_CS_CLOSING),
-    [L7_CS_BUSY] =
-	B(L7_CS_HEAD) | B(L7_CS_IDLE) | B(L7_CS_TUNNEL) | B(L7_CS_LINGER) | B(L7_CS_CLOSING),
-    [L7_CS_TUNNEL] = B(L7_CS_CLOSING),
+    [L7_CS_INTAKE] = B(L7_CS_IDLE) | B(L7_CS_HANDSHAKE) | B(L7_CS_CLOSING),
+    [L7_CS_HANDSHAKE] = B(L7_CS_IDLE) | B(L7_CS_H2) | B(L7_CS_FLUSH) | B(L7_CS_CLOSING),
+    [L7_CS_IDLE] = B(L7_CS_HEAD) | B(L7_CS_H2) | B(L7_CS_FLUSH) | B(L7_CS_CLOSING),
+    [L7_CS_HEAD] = B(L7_CS_BUSY) | B(L7_CS_FLUSH) | B(L7_CS_CLOSING),
+    [L7_CS_BUSY] = B(L7_CS_HEAD) | B(L7_CS_IDLE) | B(L7_CS_TUNNEL) | B(L7_CS_LINGER) |
+		   B(L7_CS_FLUSH) | B(L7_CS_CLOSING),
+    [L7_CS_TUNNEL] = B(L7_CS_FLUSH) | B(L7_CS_CLOSING),
+    [L7_CS_H2] = B(L7_CS_FLUSH) | B(L7_CS_CLOSING),
     [L7_CS_LINGER] = B(L7_CS_CLOSING),
+    [L7_CS_FLUSH] = B(L7_CS_LINGER) | B(L7_CS_CLOSING),
     [L7_CS_CLOSING] = 0,
 };
 
-static void set_state(struct l7_conn *c, enum l7_conn_state st)
+void l7_conn_set_state(struct l7_conn *c, enum l7_conn_state st)
 {
 	assert(allowed[c->state] & B(st));
 	c->state = (uint8_t)st;
 }
+
+#define set_state l7_conn_set_state
 
 void l7_sa_set(struct l7_sa *s, const struct sockaddr *sa, socklen_t len)
 {
@@ -87,12 +95,14 @@ static const struct l7_timeouts *timeouts(const struct l7_conn *c)
 	return &c->gen->cfg->timeouts;
 }
 
-static void arm(struct l7_conn *c, uint32_t ms)
+void l7_conn_timer(struct l7_conn *c, uint32_t ms)
 {
 	loop_timer_arm(c->w->loop, &c->t, ms ? ms : 1);
 }
 
-static int arm_recv(struct l7_conn *c)
+#define arm l7_conn_timer
+
+int l7_conn_arm_recv(struct l7_conn *c)
 {
 	int ret = loop_prep_recv(c->w->loop, c->slot, L7_COP_RECV, c->fd);
 
@@ -100,6 +110,8 @@ static int arm_recv(struct l7_conn *c)
 		c->flags |= L7_CF_RECV;
 	return ret;
 }
+
+#define arm_recv l7_conn_arm_recv
 
 /* --- accept and intake -------------------------------------------------------- */
 
@@ -165,7 +177,14 @@ void l7_conn_accept(struct l7_worker *w, uint32_t li, int fd)
 	atomic_fetch_add_explicit(&l7_proc.nconns, 1, memory_order_relaxed);
 	metrics_inc(w->mw, gl->m.conns);
 	metrics_inc(w->mw, gl->m.active);
-	c->state = gl->cfg->proxy_protocol == L7_PP_OFF ? L7_CS_IDLE : L7_CS_INTAKE;
+	c->state = gl->cfg->proxy_protocol != L7_PP_OFF ? L7_CS_INTAKE
+		   : gl->tls				? L7_CS_HANDSHAKE
+							: L7_CS_IDLE;
+	/* the TLS state is made at once, so the PPv2 AUTHORITY has a home */
+	if (gl->tls && l7_ctls_new(c, gl->tls) < 0) {
+		l7_conn_close(c, L7_TERM_INTERNAL);
+		return;
+	}
 	if (c->state == L7_CS_INTAKE) {
 		/* Untrusted peers are refused before any byte is read. */
 		struct addr a;
@@ -181,109 +200,10 @@ void l7_conn_accept(struct l7_worker *w, uint32_t li, int fd)
 			return;
 		}
 	}
-	arm(c, timeouts(c)->client_header_ms);
+	arm(c, c->state == L7_CS_HANDSHAKE ? gl->tls->handshake_timeout_ms
+					   : timeouts(c)->client_header_ms);
 	if (arm_recv(c) < 0)
 		l7_conn_close(c, L7_TERM_INTERNAL);
-}
-
-static int keep_header(struct l7_conn *c, const struct proxy_hdr *h)
-{
-	if (h->cmd == PROXY_CMD_LOCAL) {
-		c->flags |= L7_CF_LOCAL;
-		return 0;
-	}
-	if (h->has_addr && (h->family == AF_INET || h->family == AF_INET6)) {
-		l7_sa_set(&c->peer, (const struct sockaddr *)&h->src, h->src_len);
-		l7_sa_set(&c->local, (const struct sockaddr *)&h->dst, h->dst_len);
-		c->flags |= L7_CF_HAS_DST;
-	}
-	if (h->unique_id.ptr && h->unique_id.len) {
-		c->uid = malloc(h->unique_id.len);
-		if (!c->uid)
-			return -ENOMEM;
-		memcpy(c->uid, h->unique_id.ptr, h->unique_id.len);
-		c->uid_len = (uint8_t)h->unique_id.len;
-	}
-	return 0;
-}
-
-static enum l7_term refuse_term(enum l7m_refuse why)
-{
-	switch (why) {
-	case L7M_REFUSE_UNTRUSTED:
-		return L7_TERM_INTAKE_UNTRUSTED;
-	case L7M_REFUSE_MISSING:
-		return L7_TERM_INTAKE_MISSING;
-	default:
-		return L7_TERM_INTAKE_MALFORMED;
-	}
-}
-
-/* The PROXY header: decoded from the first buffer, or from the head buffer
- * when it spans reads (rare: strata-l4 sends it in one segment). */
-static void do_intake(struct l7_conn *c)
-{
-	const struct l7_gen_listener *gl = &c->gen->lst[c->li];
-	struct proxy_hdr hdr;
-	enum l7m_refuse why = L7M_REFUSE_MALFORMED;
-	enum proxy_err perr;
-	struct addr peer;
-	const char *p;
-	unsigned bid;
-	size_t len;
-	int ret;
-
-	while (c->in.n > 1 || (c->in.n == 1 && c->hb.len)) {
-		struct l7_seg *s = l7_inq_front(&c->in, &c->w->bufs);
-
-		if (l7_hbuf_append(&c->hb, l7_seg_ptr(&c->w->bufs, c->in.head), s->len,
-				   PPV2_MAX_HDR_LEN + 4096) < 0) {
-			why = L7M_REFUSE_MALFORMED;
-			goto refuse;
-		}
-		l7_inq_consume(&c->in, &c->w->bufs, s->len);
-	}
-	len = l7_conn_input(c, &p, &bid);
-	l7_sa_to_addr(&c->peer, &peer);
-	ret = l7_intake_check(gl->cfg->proxy_protocol, cidr_list_match(&gl->cfg->trusted, &peer),
-			      (const uint8_t *)p, len, &hdr, &why, &perr);
-	if (ret == -EAGAIN) {
-		if (c->flags & L7_CF_EOF)
-			l7_conn_close(c, L7_TERM_INTAKE_MISSING);
-		else if (len && !c->hb.len) {
-			if (l7_hbuf_append(&c->hb, p, len, PPV2_MAX_HDR_LEN + 4096) == 0)
-				l7_inq_consume(&c->in, &c->w->bufs, len);
-			else
-				l7_conn_close(c, L7_TERM_INTERNAL);
-		}
-		return;
-	}
-	if (ret < 0)
-		goto refuse;
-	if (ret > 0 && keep_header(c, &hdr) < 0) {
-		l7_conn_close(c, L7_TERM_INTERNAL);
-		return;
-	}
-	l7_conn_consume(c, (size_t)ret);
-	if (c->flags & L7_CF_LOCAL)
-		metrics_inc(c->w->mw, gl->m.local_health);
-	set_state(c, L7_CS_IDLE);
-	if (l7_conn_input_bytes(c) || (c->flags & L7_CF_EOF)) {
-		set_state(c, L7_CS_HEAD);
-		c->x = l7_x_start(c);
-		if (!c->x)
-			l7_conn_close(c, L7_TERM_INTERNAL);
-	}
-	return;
-refuse:
-	metrics_inc(c->w->mw, gl->m.refused[why]);
-	log_rl(LOG_LVL_WARN, "conn %llx: listener %s: PROXY header refused: %s%s%s",
-	       (unsigned long long)c->id, gl->cfg->name.ptr,
-	       why == L7M_REFUSE_UNTRUSTED ? "peer not in trusted"
-	       : why == L7M_REFUSE_MISSING ? "missing"
-					   : "malformed",
-	       perr ? ": " : "", perr ? proxy_strerror(perr) : "");
-	l7_conn_close(c, refuse_term(why));
 }
 
 /* --- input ----------------------------------------------------------------------- */
@@ -322,38 +242,94 @@ size_t l7_conn_input_bytes(const struct l7_conn *c)
 
 void l7_conn_flow(struct l7_conn *c)
 {
-	if (c->state == L7_CS_CLOSING || (c->flags & L7_CF_EOF))
+	size_t held = c->in.bytes;
+
+	if (c->state == L7_CS_CLOSING || c->state == L7_CS_FLUSH || c->state == L7_CS_LINGER ||
+	    (c->flags & L7_CF_EOF))
 		return;
-	if (c->in.bytes >= L7_PAUSE_BYTES && (c->flags & L7_CF_RECV) &&
-	    !(c->flags & L7_CF_PAUSED)) {
+	if (c->tls) {
+		if (c->tls->eof_in)
+			return;
+		/* room again for plaintext: decrypt what waits, at the end of
+		 * the turn (the caller is still inside its own handler) */
+		if (c->in.bytes < L7_PAUSE_BYTES && l7_ctls_waiting(c))
+			l7_conn_kick(c);
+		held += c->tls->cin.bytes;
+	}
+	if (held >= L7_PAUSE_BYTES && (c->flags & L7_CF_RECV) && !(c->flags & L7_CF_PAUSED)) {
 		c->flags |= L7_CF_PAUSED;
 		loop_prep_cancel(c->w->loop, c->slot, L7_COP_RECV);
-	} else if (c->in.bytes < L7_PAUSE_BYTES / 2 && !(c->flags & L7_CF_RECV)) {
+	} else if (held < L7_PAUSE_BYTES / 2 && !(c->flags & L7_CF_RECV)) {
 		c->flags &= (uint8_t)~L7_CF_PAUSED;
 		if (arm_recv(c) < 0)
 			l7_conn_close(c, L7_TERM_INTERNAL);
 	}
 }
 
-/* Bytes (or EOF) arrived: who gets them depends on the state. */
-static void on_input(struct l7_conn *c)
+/* The first bytes of an h2c connection (RFC 9113 §3.3): up to the 24 of
+ * the preface, across segments. */
+static size_t peek(struct l7_conn *c, uint8_t *buf, size_t cap)
+{
+	struct l7_bufs *b = &c->w->bufs;
+	size_t n = 0;
+
+	for (unsigned bid = c->in.head; bid != L7_NOBID && n < cap; bid = b->seg[bid].next) {
+		size_t k = b->seg[bid].len < cap - n ? b->seg[bid].len : cap - n;
+
+		memcpy(buf + n, l7_seg_ptr(b, bid), k);
+		n += k;
+	}
+	return n;
+}
+
+static bool start_h2(struct l7_conn *c)
+{
+	if (l7_ch2_start(c) < 0) {
+		l7_conn_close(c, L7_TERM_INTERNAL);
+		return false;
+	}
+	set_state(c, L7_CS_H2);
+	l7_conn_kick(c); /* our SETTINGS go out at the end of the turn */
+	return true;
+}
+
+/* IDLE with bytes: an h2c preface on a listener that takes it, else the
+ * first byte of an HTTP/1 head. */
+static void idle_input(struct l7_conn *c)
+{
+	const struct l7_listener *l = c->gen->lst[c->li].cfg;
+	uint8_t pre[L7_H2_PREFACE_LEN];
+
+	if (!l7_conn_input_bytes(c)) {
+		l7_conn_close(c, L7_TERM_CLIENT_CLOSED);
+		return;
+	}
+	if (l->http2.h2c && !c->tls && !c->requests && !c->hb.len) {
+		int r = l7_h2_sniff(pre, peek(c, pre, sizeof(pre)));
+
+		if (r == -EAGAIN && !(c->flags & L7_CF_EOF))
+			return; /* a prefix of the preface so far */
+		if (r == 1) {
+			if (start_h2(c))
+				l7_ch2_input(c);
+			return;
+		}
+	}
+	set_state(c, L7_CS_HEAD);
+	/* Slowloris defence: the head must be complete client_header after
+	 * its first byte, however slowly the rest trickles in. */
+	arm(c, timeouts(c)->client_header_ms);
+	c->x = l7_x_start(c);
+	if (!c->x)
+		l7_conn_close(c, L7_TERM_INTERNAL);
+}
+
+/* Plaintext (or its end) arrived: who gets it depends on the state. */
+static void dispatch(struct l7_conn *c)
 {
 	switch (c->state) {
-	case L7_CS_INTAKE:
-		do_intake(c);
-		break;
 	case L7_CS_IDLE:
-		if (!l7_conn_input_bytes(c)) {
-			l7_conn_close(c, L7_TERM_CLIENT_CLOSED);
-			break;
-		}
-		set_state(c, L7_CS_HEAD);
-		/* Slowloris defence: the head must be complete client_header
-		 * after its first byte, however slowly the rest trickles in. */
-		arm(c, timeouts(c)->client_header_ms);
-		c->x = l7_x_start(c);
-		if (!c->x)
-			l7_conn_close(c, L7_TERM_INTERNAL);
+		idle_input(c);
 		break;
 	case L7_CS_HEAD:
 	case L7_CS_BUSY:
@@ -361,7 +337,11 @@ static void on_input(struct l7_conn *c)
 		if (c->x)
 			l7_x_on_client_input(c->x);
 		break;
+	case L7_CS_H2:
+		l7_ch2_input(c);
+		break;
 	case L7_CS_LINGER:
+	case L7_CS_FLUSH:
 		l7_inq_clear(&c->in, &c->w->bufs);
 		if (c->flags & L7_CF_EOF)
 			l7_conn_close(c, L7_TERM_OK);
@@ -369,6 +349,128 @@ static void on_input(struct l7_conn *c)
 	default:
 		break;
 	}
+}
+
+/* The handshake completed: HTTP/2 if ALPN chose it, else HTTP/1.1. */
+static bool tls_opened(struct l7_conn *c)
+{
+	if (!l7_ctls_opened(c)) {
+		l7_conn_close(c, L7_TERM_TLS); /* authority_mismatch = "refuse" */
+		return false;
+	}
+	if (l7_tls_alpn(&c->tls->t) == L7_ALPN_H2)
+		return start_h2(c);
+	set_state(c, L7_CS_IDLE);
+	arm(c, timeouts(c)->client_header_ms);
+	return true;
+}
+
+static void tls_input(struct l7_conn *c)
+{
+	switch (l7_ctls_pump(c)) {
+	case L7_CTLS_FAILED:
+		l7_conn_close(c, L7_TERM_TLS);
+		return;
+	case L7_CTLS_HANDSHAKE:
+		if (!tls_opened(c))
+			return;
+		if (c->state == L7_CS_H2 || l7_conn_input_bytes(c) || (c->flags & L7_CF_EOF))
+			dispatch(c);
+		return;
+	case L7_CTLS_INPUT:
+		dispatch(c);
+		return;
+	default:
+		return;
+	}
+}
+
+static void on_input(struct l7_conn *c)
+{
+	if (c->state == L7_CS_INTAKE)
+		l7_conn_intake(c);
+	else if (c->tls && c->state != L7_CS_FLUSH && c->state != L7_CS_LINGER)
+		tls_input(c);
+	else
+		dispatch(c);
+}
+
+void l7_conn_ready(struct l7_conn *c)
+{
+	/* strata-l4's health checks (PPv2 LOCAL) speak plain HTTP on every
+	 * listener: the answer says whether this instance takes traffic */
+	if (c->tls && (c->flags & L7_CF_LOCAL))
+		l7_ctls_free(c);
+	if (c->tls) {
+		set_state(c, L7_CS_HANDSHAKE);
+		arm(c, c->gen->lst[c->li].tls->handshake_timeout_ms);
+		if (l7_ctls_adopt(c) < 0) {
+			l7_conn_close(c, L7_TERM_INTERNAL);
+			return;
+		}
+		if (c->tls->cin.n || c->tls->eof_in || (c->flags & L7_CF_EOF)) {
+			c->tls->eof_in |= (c->flags & L7_CF_EOF) != 0;
+			c->flags &= (uint8_t)~L7_CF_EOF;
+			tls_input(c);
+		}
+		return;
+	}
+	set_state(c, L7_CS_IDLE);
+	if (l7_conn_input_bytes(c) || (c->flags & L7_CF_EOF))
+		dispatch(c);
+}
+
+void l7_conn_on_kick(struct l7_conn *c)
+{
+	if (c->state == L7_CS_CLOSING)
+		return;
+	if (c->tls && c->state != L7_CS_INTAKE && c->state != L7_CS_FLUSH &&
+	    c->state != L7_CS_LINGER)
+		tls_input(c);
+	if (c->h2 && c->state == L7_CS_H2)
+		l7_ch2_output(c);
+}
+
+/* Bytes arrived on a connection that is only finishing: dropped. */
+static void drop_input(struct l7_conn *c, int bid, bool more)
+{
+	l7_buf_drop(&c->w->bufs, (unsigned)bid);
+	if (!more && !(c->flags & L7_CF_PAUSED) && arm_recv(c) < 0)
+		l7_conn_close(c, L7_TERM_OK);
+}
+
+static void on_bytes(struct l7_conn *c, int bid, int res, bool more)
+{
+	if (c->state == L7_CS_LINGER || c->state == L7_CS_FLUSH) {
+		drop_input(c, bid, more);
+		return;
+	}
+	if (c->tls && c->state != L7_CS_INTAKE)
+		l7_ctls_push(c, (unsigned)bid, (unsigned)res);
+	else
+		l7_inq_push(&c->in, &c->w->bufs, (unsigned)bid, 0, (unsigned)res);
+	if (!more && !(c->flags & L7_CF_PAUSED) && arm_recv(c) < 0) {
+		l7_conn_close(c, L7_TERM_INTERNAL);
+		return;
+	}
+	on_input(c);
+	if (c->state != L7_CS_CLOSING)
+		l7_conn_flow(c);
+}
+
+static void on_eof(struct l7_conn *c)
+{
+	if (c->state == L7_CS_FLUSH) {
+		c->flags |= L7_CF_EOF; /* still sending: the peer may only have half-closed */
+		return;
+	}
+	/* TLS: the plaintext ends only once everything before the FIN is
+	 * decrypted (l7_ctls_pump sets L7_CF_EOF then) */
+	if (c->tls && c->state != L7_CS_INTAKE && c->state != L7_CS_LINGER)
+		c->tls->eof_in = true;
+	else
+		c->flags |= L7_CF_EOF;
+	on_input(c);
 }
 
 static void on_recv(struct l7_conn *c, const struct io_uring_cqe *cqe)
@@ -386,14 +488,7 @@ static void on_recv(struct l7_conn *c, const struct io_uring_cqe *cqe)
 		return;
 	}
 	if (cqe->res > 0) {
-		l7_inq_push(&c->in, &c->w->bufs, (unsigned)bid, 0, (unsigned)cqe->res);
-		if (!more && !(c->flags & L7_CF_PAUSED) && arm_recv(c) < 0) {
-			l7_conn_close(c, L7_TERM_INTERNAL);
-			return;
-		}
-		on_input(c);
-		if (c->state != L7_CS_CLOSING)
-			l7_conn_flow(c);
+		on_bytes(c, bid, cqe->res, more);
 		return;
 	}
 	if (cqe->res == -ENOBUFS || (cqe->res == -ECANCELED && (c->flags & L7_CF_PAUSED))) {
@@ -402,11 +497,11 @@ static void on_recv(struct l7_conn *c, const struct io_uring_cqe *cqe)
 		return;
 	}
 	if (cqe->res == 0) {
-		c->flags |= L7_CF_EOF;
-		on_input(c);
+		on_eof(c);
 		return;
 	}
 	/* A reset or another error: the client is gone. */
+	c->flags |= L7_CF_DEAD;
 	if (c->x && c->state != L7_CS_IDLE)
 		l7_x_on_client_error(c->x, cqe->res);
 	else
@@ -426,6 +521,9 @@ static void c_on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_
 		if (c->x)
 			l7_x_on_client_sent(c->x, cqe->res);
 		break;
+	case L7_COP_OSEND:
+		l7_cout_done(c, cqe->res);
+		break;
 	default:
 		break; /* L7_COP_SHUT: nothing to do */
 	}
@@ -438,6 +536,11 @@ static void c_on_timer(struct loop *loop, struct timer *t)
 	switch (c->state) {
 	case L7_CS_INTAKE:
 		l7_conn_close(c, L7_TERM_INTAKE_TIMEOUT);
+		break;
+	case L7_CS_HANDSHAKE:
+		l7_ctls_failed(c, true);
+		c->flags |= L7_CF_DEAD; /* a client that does not read gets nothing more */
+		l7_conn_close(c, L7_TERM_TLS);
 		break;
 	case L7_CS_IDLE:
 		l7_conn_close(c, c->requests ? L7_TERM_KEEPALIVE_TIMEOUT : L7_TERM_HEADER_TIMEOUT);
@@ -452,142 +555,17 @@ static void c_on_timer(struct loop *loop, struct timer *t)
 		/* Reading a request body stalled for client_body. */
 		l7_conn_close(c, L7_TERM_BODY_TIMEOUT);
 		break;
+	case L7_CS_H2:
+		l7_ch2_on_timer(c);
+		break;
 	case L7_CS_LINGER:
 		l7_conn_close(c, L7_TERM_OK);
+		break;
+	case L7_CS_FLUSH:
+		c->flags |= L7_CF_DEAD; /* the client stopped reading our last records */
+		l7_conn_close(c, c->term);
 		break;
 	default:
 		break;
 	}
-}
-
-/* --- end of an exchange, close ------------------------------------------------------- */
-
-static void hbuf_after_exchange(struct l7_conn *c)
-{
-	size_t left = c->hb.len - c->hb.off;
-
-	if (!left) {
-		l7_hbuf_free(&c->hb);
-		return;
-	}
-	memmove(c->hb.p, c->hb.p + c->hb.off, left);
-	c->hb.len = (uint32_t)left;
-	c->hb.off = 0;
-}
-
-void l7_conn_exchange_done(struct l7_conn *c, bool keep_alive, bool linger)
-{
-	struct l7_worker *w = c->w;
-
-	if (c->state == L7_CS_CLOSING)
-		return;
-	hbuf_after_exchange(c);
-	if (!keep_alive || (c->flags & L7_CF_CLOSE) || w->draining) {
-		if (!linger || (c->flags & L7_CF_EOF) || c->state == L7_CS_TUNNEL) {
-			l7_conn_close(c, L7_TERM_OK);
-			return;
-		}
-		/* The client may still be sending (an error cut its request
-		 * short): close only after it stops, so our answer is not
-		 * destroyed by a reset (RFC 9112 §9.6, "lingering close"). */
-		set_state(c, L7_CS_LINGER);
-		l7_inq_clear(&c->in, &w->bufs);
-		l7_hbuf_free(&c->hb);
-		loop_prep_shutdown(w->loop, c->slot, L7_COP_SHUT, c->fd, SHUT_WR);
-		arm(c, L7_LINGER_MS);
-		c->flags &= (uint8_t)~L7_CF_PAUSED;
-		if (!(c->flags & L7_CF_RECV) && arm_recv(c) < 0)
-			l7_conn_close(c, L7_TERM_OK);
-		return;
-	}
-	if (l7_conn_input_bytes(c) || (c->flags & L7_CF_EOF)) {
-		set_state(c, L7_CS_HEAD);
-		arm(c, timeouts(c)->client_header_ms);
-		c->x = l7_x_start(c);
-		if (!c->x)
-			l7_conn_close(c, L7_TERM_INTERNAL);
-		else
-			l7_conn_flow(c);
-		return;
-	}
-	set_state(c, L7_CS_IDLE);
-	arm(c, timeouts(c)->keepalive_ms);
-	l7_conn_flow(c);
-}
-
-void l7_conn_head_done(struct l7_conn *c)
-{
-	set_state(c, L7_CS_BUSY);
-	loop_timer_cancel(c->w->loop, &c->t);
-}
-
-void l7_conn_body_timer(struct l7_conn *c, bool waiting)
-{
-	if (waiting)
-		arm(c, timeouts(c)->client_body_ms);
-	else
-		loop_timer_cancel(c->w->loop, &c->t);
-}
-
-void l7_conn_to_tunnel(struct l7_conn *c)
-{
-	set_state(c, L7_CS_TUNNEL);
-	loop_timer_cancel(c->w->loop, &c->t);
-}
-
-void l7_conn_close(struct l7_conn *c, int term)
-{
-	struct l7_worker *w = c->w;
-
-	if (c->state == L7_CS_CLOSING)
-		return;
-	/* The exchange frees itself once its sends in flight are back; until
-	 * then c->x still routes their completions to it. */
-	if (c->x)
-		l7_x_abort(c->x, term);
-	c->term = (uint8_t)term;
-	c->state = L7_CS_CLOSING;
-	loop_timer_cancel(w->loop, &c->t);
-	l7_inq_clear(&c->in, &w->bufs);
-	l7_hbuf_free(&c->hb);
-	/* One cancel for every request on the socket, and the close through
-	 * the ring (batched with the turn's other requests): on_free runs
-	 * once all of them are back. */
-	if (loop_prep_cancel_fd(w->loop, c->slot, c->fd) < 0)
-		loop_prep_cancel_slot(w->loop, c->slot);
-	if (loop_prep_close(w->loop, c->slot, L7_COP_CLOSE, c->fd) == 0)
-		c->fd = -1;
-	loop_slot_close(w->loop, c->slot);
-}
-
-static void c_on_free(struct loop *loop, void *obj)
-{
-	struct l7_conn *c = obj;
-	struct l7_worker *w = c->w;
-
-	if (c->fd >= 0)
-		close(c->fd);
-	if (c->x) /* an aborted exchange still waits for an upstream send */
-		c->x->c = NULL;
-	l7_inq_clear(&c->in, &w->bufs);
-	metrics_dec(w->mw, c->gen->lst[c->li].m.active);
-	l7_gen_put(c->gen);
-	free(c->uid);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	w->nconns--;
-	atomic_fetch_sub_explicit(&l7_proc.nconns, 1, memory_order_relaxed);
-	l7_worker_conn_free(w, c);
-	l7_worker_conn_gone(w);
-}
-
-void l7_conn_drain(struct l7_conn *c)
-{
-	c->flags |= L7_CF_CLOSE;
-	if (c->state == L7_CS_IDLE || c->state == L7_CS_INTAKE)
-		l7_conn_close(c, L7_TERM_DRAIN);
 }

@@ -12,7 +12,9 @@
 #include "log.h"
 
 #include "client.h"
+#include "conn_tls.h"
 #include "fwd.h"
+#include "h2.h"
 #include "l7_log.h"
 #include "respond.h"
 #include "route.h"
@@ -94,9 +96,7 @@ static void x_reset(struct l7_exchange *x)
 	x->srv_idx = -1;
 }
 
-static void x_read_head(struct l7_exchange *x);
-
-struct l7_exchange *l7_x_start(struct l7_conn *c)
+struct l7_exchange *l7_x_new(struct l7_conn *c)
 {
 	struct l7_worker *w = c->w;
 	struct l7_exchange *x = l7_worker_x_alloc(w);
@@ -114,8 +114,17 @@ struct l7_exchange *l7_x_start(struct l7_conn *c)
 	x->gen = l7_worker_gen_hold(w);
 	x->t_start_ns = clock_now_ns();
 	x->state = L7_XS_HEAD;
+	return x;
+}
+
+struct l7_exchange *l7_x_start(struct l7_conn *c)
+{
+	struct l7_exchange *x = l7_x_new(c);
+
+	if (!x)
+		return NULL;
 	c->x = x;
-	x_read_head(x);
+	l7_x_read_head(x);
 	return c->x;
 }
 
@@ -148,7 +157,7 @@ static int head_gather(struct l7_exchange *x)
 
 static void on_head(struct l7_exchange *x, size_t len, unsigned bid);
 
-static void x_read_head(struct l7_exchange *x)
+void l7_x_read_head(struct l7_exchange *x)
 {
 	struct l7_conn *c = x->c;
 	const char *p;
@@ -251,6 +260,11 @@ static void on_head(struct l7_exchange *x, size_t len, unsigned bid)
 	/* keepalive = 0 means one request per connection: say so up front. */
 	x->client_keep = x->req.h.keep_alive && !(c->flags & L7_CF_CLOSE) && !c->w->draining &&
 			 x->gen->cfg->timeouts.keepalive_ms;
+	l7_x_head_ready(x);
+}
+
+void l7_x_head_ready(struct l7_exchange *x)
+{
 	x->req_body = x->req.h.body;
 	x->req_left = x->req.h.content_length;
 	x->up_done = x->req_body == HTTP1_BODY_NONE;
@@ -258,6 +272,12 @@ static void on_head(struct l7_exchange *x, size_t len, unsigned bid)
 	if (x->req_body == HTTP1_BODY_CHUNKED)
 		http1_chunked_init(&x->req_ck, NULL);
 	fill_ids(x);
+	/* HTTP/2 only: the stream's head was refused while it was decoded */
+	if (x->perr != HTTP1_OK) {
+		l7_x_local_error(x, http1_err_status(x->perr), L7_TERM_BAD_REQUEST,
+				 http1_err_text(x->perr));
+		return;
+	}
 	l7_x_route(x);
 }
 
@@ -279,7 +299,7 @@ static void send_local(struct l7_exchange *x, int n, int status, bool close)
 {
 	n = head_only(x, n);
 	if (n < 0) {
-		l7_conn_close(x->c, L7_TERM_INTERNAL);
+		l7_x_close_client(x, L7_TERM_INTERNAL);
 		return;
 	}
 	x->status = (uint16_t)status;
@@ -377,126 +397,6 @@ void l7_x_route(struct l7_exchange *x)
 	l7_x_begin_upstream(x);
 }
 
-/* --- sending to the client ------------------------------------------------------------ */
-
-/* Client sends are queued and submitted once per loop turn (the worker's
- * flush timer fires after the turn's completions): response pieces that
- * arrive in the same turn (a 16 KiB body spans two receive buffers) leave
- * in one sendmsg instead of one each. */
-void l7_x_send_client(struct l7_exchange *x)
-{
-	struct l7_worker *w = x->w;
-
-	if (x->tx_cl.busy || x->cl_queued || l7_tx_empty(&x->tx_cl))
-		return;
-	x->cl_queued = true;
-	x->pending++;
-	x->flush_next = w->flush_list;
-	w->flush_list = x;
-	if (!timer_is_armed(&w->flush_t))
-		loop_timer_arm(w->loop, &w->flush_t, 0);
-}
-
-void l7_x_flush_client(struct l7_exchange *x)
-{
-	struct l7_conn *c = x->c;
-	int ret;
-
-	x->cl_queued = false;
-	x->pending--;
-	if (x->aborted || !c) {
-		if (!x->tx_cl.busy)
-			l7_tx_clear(&x->tx_cl, &x->w->bufs);
-		l7_x_maybe_free(x);
-		return;
-	}
-	ret = l7_tx_submit(&x->tx_cl, c->w->loop, c->slot, L7_COP_SEND, c->fd);
-	if (ret < 0) {
-		l7_tx_clear(&x->tx_cl, &x->w->bufs);
-		l7_conn_close(c, L7_TERM_INTERNAL);
-		return;
-	}
-	x->pending++;
-}
-
-void l7_x_on_client_sent(struct l7_exchange *x, int res)
-{
-	int ret;
-
-	x->pending--;
-	ret = l7_tx_done(&x->tx_cl, &x->w->bufs, res);
-	if (res > 0)
-		x->bytes_out += (uint64_t)res;
-	if (x->aborted) {
-		l7_x_maybe_free(x);
-		return;
-	}
-	if (ret < 0) {
-		l7_conn_close(x->c, L7_TERM_CLIENT_ABORT);
-		return;
-	}
-	if (ret == 0) {
-		l7_x_send_client(x);
-		return;
-	}
-	switch (x->state) {
-	case L7_XS_LOCAL:
-		l7_x_finish(x);
-		break;
-	case L7_XS_BODY:
-		l7_x_pump_down(x);
-		break;
-	case L7_XS_SEND:
-	case L7_XS_WAIT:
-		/* 100 Continue went out: a response head that arrived meanwhile */
-		l7_x_on_upstream_input(x);
-		break;
-	case L7_XS_TUNNEL:
-		l7_tunnel_pump(x);
-		break;
-	default:
-		break;
-	}
-}
-
-/* --- input from the client --------------------------------------------------------------- */
-
-void l7_x_on_client_input(struct l7_exchange *x)
-{
-	if (x->aborted)
-		return;
-	switch (x->state) {
-	case L7_XS_HEAD:
-		/* After the head: buffer_request is reading the whole body. */
-		if (x->head_done)
-			l7_x_pump_up(x);
-		else
-			x_read_head(x);
-		break;
-	case L7_XS_TUNNEL:
-		l7_tunnel_pump(x);
-		break;
-	case L7_XS_LOCAL:
-	case L7_XS_DONE:
-		break; /* pipelined bytes wait for the next exchange */
-	default:
-		l7_x_pump_up(x);
-		break;
-	}
-}
-
-void l7_x_on_client_error(struct l7_exchange *x, int err)
-{
-	l7_conn_close(x->c, L7_TERM_CLIENT_ABORT);
-}
-
-void l7_x_on_header_timeout(struct l7_exchange *x)
-{
-	log_rl(LOG_LVL_INFO, "conn %llx: request head not complete within client_header",
-	       (unsigned long long)x->c->id);
-	l7_conn_close(x->c, L7_TERM_HEADER_TIMEOUT);
-}
-
 static void x_on_timer(struct loop *loop, struct timer *t)
 {
 	struct l7_exchange *x = timer_owner(t, struct l7_exchange, t);
@@ -514,6 +414,8 @@ static void x_release(struct l7_exchange *x)
 	loop_timer_cancel(x->w->loop, &x->t);
 	l7_hbuf_free(&x->body);
 	l7_hbuf_free(&x->rhb);
+	free(x->stage);
+	x->stage = NULL;
 	if (!x->tx_cl.busy)
 		l7_tx_clear(&x->tx_cl, b);
 	if (!x->tx_up.busy)
@@ -550,9 +452,17 @@ void l7_x_finish(struct l7_exchange *x)
 	l7_x_set_state(x, L7_XS_DONE);
 	l7_log_exchange(x);
 	x->aborted = true; /* nothing but sends in flight matter now */
-	c->x = NULL;
+	if (x->h2) {
+		/* HTTP/2: the stream ends; the connection is the session's */
+		l7_xh2_end(x);
+		x->c = NULL;
+		x->detached = true;
+		l7_x_maybe_free(x);
+		return;
+	}
 	x->c = NULL;
 	x->detached = true;
+	c->x = NULL;
 	l7_x_maybe_free(x);
 	l7_conn_exchange_done(c, keep, linger || (!keep && l7_conn_input_bytes(c)));
 }
@@ -570,5 +480,13 @@ void l7_x_abort(struct l7_exchange *x, int term)
 	if (x->head_done || term != L7_TERM_CLIENT_CLOSED)
 		l7_log_exchange(x);
 	x->aborted = true;
+	if (x->h2) {
+		/* HTTP/2: several exchanges share the connection, which may go
+		 * before their upstream sends come back: forget it now */
+		if (x->st)
+			x->st->user = NULL;
+		x->st = NULL;
+		x->c = NULL;
+	}
 	l7_x_maybe_free(x);
 }

@@ -25,6 +25,12 @@
  *   any      --client gone--> DONE (upstream connection closed)
  *
  * Request body upload runs alongside SEND/WAIT/BODY (flag up_done).
+ *
+ * On HTTP/2 (exchange_h2.c) an exchange answers one stream (x->st): its
+ * head is the stream's request view, its body comes from the stream's
+ * buffer, and what it would send to an HTTP/1.1 client (the same head,
+ * the body de-chunked) goes to the stream instead. The state machine is
+ * the same; the client connection is not the exchange's to close.
  */
 #ifndef STRATA_L7_EXCHANGE_H
 #define STRATA_L7_EXCHANGE_H
@@ -42,6 +48,7 @@
 #include "term.h"
 
 struct l7_conn;
+struct l7_h2_stream;
 struct l7_worker;
 struct l7_gen;
 struct l7_uconn;
@@ -65,6 +72,7 @@ enum l7_xstate {
 #define L7_PAUSE_BYTES (64u << 10) /* input queued before reading pauses: 4 ring buffers */
 #define L7_LINGER_MS   1000
 #define L7_REPLAY_MAX  (16u << 10) /* bodies at hand up to this are kept for a retry */
+#define L7_H2_STAGE    (32u << 10) /* HTTP/2 request body copied out per upstream send */
 
 struct l7_exchange {
 	struct l7_exchange *next_free;
@@ -99,6 +107,10 @@ struct l7_exchange {
 	bool resp_eof;	   /* the upstream closed (end of a close-delimited body) */
 	bool resp_done;	   /* the whole response body is queued for the client */
 	bool srv_active;   /* counted in the server's active requests */
+	bool h2;	   /* HTTP/2: answers a stream (x->st while attached) */
+	bool h2_head;	   /* HTTP/2: the final response head went to the stream */
+	bool h2_end;	   /* HTTP/2: the response's end went to the stream */
+	bool h2_room;	   /* HTTP/2: the stream's buffer was full: wait for on_room */
 	uint8_t pending;   /* sends in flight or queued (client side + upstream side) */
 	bool cl_queued;	   /* tx_cl waits in the worker's flush list */
 	uint8_t tmode;	   /* what x->t measures: enum l7_tmode */
@@ -120,7 +132,9 @@ struct l7_exchange {
 	uint8_t req_body;  /* enum http1_body */
 	uint64_t req_left; /* LENGTH: bytes not forwarded yet */
 	uint64_t req_bytes;
-	struct l7_hbuf body; /* buffer_request: the whole body */
+	struct l7_hbuf body;	 /* buffer_request: the whole body */
+	struct l7_h2_stream *st; /* HTTP/2: the stream answered; NULL: HTTP/1 */
+	char *stage;		 /* HTTP/2: request body bytes being sent upstream */
 
 	/* response */
 	struct l7_hbuf rhb; /* response head spanning reads */
@@ -157,6 +171,15 @@ struct l7_exchange {
  * Returns it, or NULL on ENOMEM (the caller closes the connection). */
 struct l7_exchange *l7_x_start(struct l7_conn *c);
 
+/* An exchange for HTTP/2 stream `st` whose request head is complete
+ * (exchange_h2.c): routed at once. NULL on ENOMEM. */
+struct l7_exchange *l7_xh2_start(struct l7_conn *c, struct l7_h2_stream *st);
+/* Stream events (conn_h2.c): body bytes or its end, room in the response
+ * buffer, the stream closed (code 0: completed). */
+void l7_xh2_on_body(struct l7_exchange *x);
+void l7_xh2_on_room(struct l7_exchange *x);
+void l7_xh2_on_close(struct l7_exchange *x, uint32_t code);
+
 /* The client connection has new input (head or body bytes), or saw EOF
  * (c->flags & L7_CF_EOF), or failed (err < 0). */
 void l7_x_on_client_input(struct l7_exchange *x);
@@ -177,7 +200,7 @@ void l7_x_on_upstream_sent(struct l7_exchange *x, int res);
 void l7_x_abort(struct l7_exchange *x, int term);
 
 /* Internal to exchange*.c -------------------------------------------------- */
-enum l7_tmode { L7_TM_NONE, L7_TM_SEND, L7_TM_READ, L7_TM_CLIENT };
+enum l7_tmode { L7_TM_NONE, L7_TM_SEND, L7_TM_READ, L7_TM_CLIENT, L7_TM_BODY };
 void l7_x_begin_upstream(struct l7_exchange *x);
 void l7_x_release_upstream(struct l7_exchange *x, bool reusable);
 void l7_x_maybe_free(struct l7_exchange *x);
@@ -202,5 +225,22 @@ int l7_x_out_reserve(uint8_t **buf, size_t *cap, size_t need);
 void l7_x_send_client(struct l7_exchange *x);
 /* The worker's end-of-turn flush: submits the queued client send. */
 void l7_x_flush_client(struct l7_exchange *x);
+/* An exchange with a complete head: framing fields, ids, then routing
+ * (or the answer to a refused HTTP/2 head). */
+struct l7_exchange *l7_x_new(struct l7_conn *c);
+void l7_x_head_ready(struct l7_exchange *x);
+/* HTTP/1: parses the request head from the connection's input. */
+void l7_x_read_head(struct l7_exchange *x);
+/* Ends the client side abruptly: HTTP/1 closes the connection, HTTP/2
+ * resets the stream (the connection goes on). */
+void l7_x_close_client(struct l7_exchange *x, int term);
+/* Request body bytes at hand, from the connection or the stream. */
+size_t l7_x_body_at_hand(const struct l7_exchange *x);
+/* exchange_h2.c, for the exchange files */
+void l7_xh2_send(struct l7_exchange *x);
+int l7_xh2_fill_up(struct l7_exchange *x);
+int l7_xh2_buffer(struct l7_exchange *x, uint64_t max);
+void l7_xh2_end(struct l7_exchange *x);
+void l7_xh2_kill(struct l7_exchange *x, int term);
 
 #endif

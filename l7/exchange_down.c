@@ -72,6 +72,12 @@ static enum l7_framing client_framing(struct l7_exchange *x)
 		return L7_FRAME_LENGTH;
 	case HTTP1_BODY_CHUNKED:
 		http1_chunked_init(&x->resp_ck, NULL);
+		if (x->h2) {
+			/* RFC 9113 §8.2.2: no Transfer-Encoding; DATA frames
+			 * carry the de-chunked bytes, END_STREAM ends them */
+			x->dechunk = true;
+			return L7_FRAME_NONE;
+		}
 		if (x->req.h.minor == 0) {
 			x->dechunk = true;
 			x->client_keep = false;
@@ -345,7 +351,7 @@ void l7_x_pump_down(struct l7_exchange *x)
 		log_rl(LOG_LVL_WARN, "conn %llx: bad chunked body from upstream: %s",
 		       (unsigned long long)x->c->id, http1_err_text(x->perr));
 		x->term = L7_TERM_UPSTREAM_BAD;
-		l7_conn_close(x->c, L7_TERM_UPSTREAM_BAD);
+		l7_x_close_client(x, L7_TERM_UPSTREAM_BAD);
 		return;
 	}
 	if (x->u)
@@ -366,7 +372,7 @@ void l7_x_pump_down(struct l7_exchange *x)
 		 * must not take a truncated body for a whole one. */
 		log_rl(LOG_LVL_WARN, "conn %llx: upstream closed mid-body",
 		       (unsigned long long)x->c->id);
-		l7_conn_close(x->c, L7_TERM_UPSTREAM_RESET);
+		l7_x_close_client(x, L7_TERM_UPSTREAM_RESET);
 		return;
 	}
 	x->tmode = L7_TM_READ;

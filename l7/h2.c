@@ -136,7 +136,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	struct l7_h2_stream *st = stream_of(h2, id);
 	int r;
 
-	if (!st || st->closed || st->perr != HTTP1_OK) {
+	if (!st || st->closed || st->discard || st->perr != HTTP1_OK) {
 		/* nobody will read it: give the window back at once */
 		nghttp2_session_consume(s, id, len);
 		return 0;

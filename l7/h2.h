@@ -148,6 +148,7 @@ struct l7_h2_stream {
 	bool deferred;	     /* nghttp2 waits for response bytes */
 	bool room_wanted;    /* the engine was refused room: tell it when there is */
 	bool closed;	     /* reset by us or the client */
+	bool discard;	     /* the engine reads no more body (l7_h2_body_discard) */
 	uint64_t body_in;    /* request body bytes received */
 	struct l7_obuf body; /* received, not yet consumed */
 	struct l7_obuf out;  /* response bytes not yet framed */
@@ -282,6 +283,10 @@ static inline unsigned l7_h2_body_iov(const struct l7_h2_stream *st, struct iove
 /* The engine is done with n body bytes (the upstream took them): they are
  * dropped and the client's window reopens by as much. */
 void l7_h2_body_consume(struct l7_h2_stream *st, size_t n);
+/* The engine will read no more of the body (it answered already): what
+ * is held and what still arrives is consumed at once, so the client's
+ * window stays open and the stream can end. */
+void l7_h2_body_discard(struct l7_h2_stream *st);
 /* True when the whole body was received and consumed. */
 static inline bool l7_h2_body_done(const struct l7_h2_stream *st)
 {

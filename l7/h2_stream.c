@@ -289,3 +289,9 @@ void l7_h2_body_consume(struct l7_h2_stream *st, size_t n)
 	nghttp2_session_consume(h2->s, st->id, n);
 	l7_h2_leave(h2);
 }
+
+void l7_h2_body_discard(struct l7_h2_stream *st)
+{
+	st->discard = true;
+	l7_h2_body_consume(st, l7_obuf_bytes(&st->body));
+}

@@ -121,6 +121,10 @@ static bool keep_request_field(const struct l7_req_ctx *ctx, const struct http1_
 		return false;
 	if (ctx->route && l7_hdr_rules_drop(&ctx->route->req_hdrs, f->name.ptr, f->name.len))
 		return false;
+	/* a client must not forge the subject the proxy vouches for */
+	if (ctx->subject_name_len == f->name.len &&
+	    l7_name_eq(ctx->subject_name, f->name.ptr, f->name.len))
+		return false;
 	kind = l7_fwd_header_kind(f->name.ptr, f->name.len);
 	return kind < 0 || l7_fwd_keep_received(ctx, (enum l7_fwd_hdr)kind);
 }
@@ -178,6 +182,9 @@ int l7_build_upstream_head(uint8_t *out, size_t cap, const struct l7_req_ctx *ct
 			return -E2BIG;
 		w.p += n;
 	}
+	if (ctx->subject_len)
+		l7_w_field(&w, ctx->subject_name, ctx->subject_name_len, ctx->subject,
+			   ctx->subject_len);
 	if (r) {
 		put_pairs(&w, r->req_hdrs.set, r->req_hdrs.n_set);
 		put_pairs(&w, r->req_hdrs.add, r->req_hdrs.n_add);

@@ -71,8 +71,15 @@ struct l7_req_ctx {
 	size_t request_id_len;
 	const uint8_t *unique_id; /* PPv2 UNIQUE_ID; NULL when absent */
 	size_t unique_id_len;
-	uint64_t request_seq;	 /* 1 for the first request of the connection */
-	bool https;		 /* X-Forwarded-Proto / Forwarded proto= */
+	uint64_t request_seq; /* 1 for the first request of the connection */
+	bool https;	      /* X-Forwarded-Proto / Forwarded proto= */
+	/* mTLS (tls.client_subject_header): every received field of this
+	 * name is dropped, and when subject_len > 0 one field with the
+	 * verified subject is added after the forwarding headers */
+	const char *subject_name;
+	size_t subject_name_len;
+	const char *subject;
+	size_t subject_len;
 	bool keep_expect;	 /* forward Expect (default: dropped, the engine answers 100) */
 	enum l7_framing framing; /* NONE, LENGTH or CHUNKED */
 	uint64_t content_length;

@@ -14,20 +14,39 @@
 
 int l7_bufs_init(struct l7_bufs *b, struct bufring *br)
 {
+	unsigned all;
+
+	memset(b, 0, sizeof(*b));
 	b->br = br;
 	b->count = bufring_count(br);
-	b->held = 0;
-	b->refs = calloc(b->count, sizeof(*b->refs));
-	b->seg = calloc(b->count, sizeof(*b->seg));
-	return b->refs && b->seg ? 0 : -ENOMEM;
+	b->size = bufring_size(br);
+	all = b->count + L7_PBUF_MAX;
+	b->refs = calloc(all, sizeof(*b->refs));
+	b->seg = calloc(all, sizeof(*b->seg));
+	/* the private part costs address space only until it is used */
+	b->pmem = calloc(L7_PBUF_MAX, sizeof(*b->pmem));
+	b->pfree = calloc(L7_PBUF_MAX, sizeof(*b->pfree));
+	if (!b->refs || !b->seg || !b->pmem || !b->pfree)
+		return -ENOMEM;
+	/* popped from the top: the lowest bids first */
+	for (unsigned i = 0; i < L7_PBUF_MAX; i++)
+		b->pfree[i] = (uint16_t)(b->count + L7_PBUF_MAX - 1 - i);
+	b->n_pfree = L7_PBUF_MAX;
+	return 0;
 }
 
 void l7_bufs_fini(struct l7_bufs *b)
 {
+	for (unsigned i = 0; b->pmem && i < L7_PBUF_MAX; i++)
+		free(b->pmem[i]);
+	free(b->pmem);
+	free(b->pfree);
 	free(b->refs);
 	free(b->seg);
 	b->refs = NULL;
 	b->seg = NULL;
+	b->pmem = NULL;
+	b->pfree = NULL;
 }
 
 void l7_buf_take(struct l7_bufs *b, unsigned bid)
@@ -39,24 +58,62 @@ void l7_buf_take(struct l7_bufs *b, unsigned bid)
 
 void l7_buf_hold(struct l7_bufs *b, unsigned bid)
 {
-	assert(bid < b->count && b->refs[bid] > 0 && b->refs[bid] < UINT16_MAX);
+	assert(bid < b->count + L7_PBUF_MAX && b->refs[bid] > 0 && b->refs[bid] < UINT16_MAX);
 	b->refs[bid]++;
+}
+
+int l7_pbuf_take(struct l7_bufs *b)
+{
+	unsigned bid, i;
+
+	if (!b->n_pfree)
+		return -ENOBUFS;
+	bid = b->pfree[b->n_pfree - 1];
+	i = bid - b->count;
+	if (b->pmem[i]) {
+		b->pcached--;
+	} else if (!(b->pmem[i] = malloc(b->size))) {
+		return -ENOBUFS;
+	}
+	b->n_pfree--;
+	b->refs[bid] = 1;
+	b->pheld++;
+	return (int)bid;
+}
+
+static void pbuf_put(struct l7_bufs *b, unsigned bid)
+{
+	unsigned i = bid - b->count;
+
+	/* a burst of TLS connections must not leave its peak allocated */
+	if (b->pcached >= L7_PBUF_KEEP) {
+		free(b->pmem[i]);
+		b->pmem[i] = NULL;
+	} else {
+		b->pcached++;
+	}
+	b->pheld--;
+	b->pfree[b->n_pfree++] = (uint16_t)bid;
 }
 
 void l7_buf_drop(struct l7_bufs *b, unsigned bid)
 {
-	assert(bid < b->count && b->refs[bid] > 0);
-	if (--b->refs[bid] == 0) {
-		b->held--;
-		bufring_put(b->br, bid);
+	assert(bid < b->count + L7_PBUF_MAX && b->refs[bid] > 0);
+	if (--b->refs[bid] != 0)
+		return;
+	if (bid >= b->count) {
+		pbuf_put(b, bid);
+		return;
 	}
+	b->held--;
+	bufring_put(b->br, bid);
 }
 
 /* --- input queue ----------------------------------------------------------- */
 
 void l7_inq_push(struct l7_inq *q, struct l7_bufs *b, unsigned bid, unsigned off, unsigned len)
 {
-	assert(bid < b->count && b->refs[bid] > 0);
+	assert(bid < b->count + L7_PBUF_MAX && b->refs[bid] > 0);
 	b->seg[bid] = (struct l7_seg){.next = L7_NOBID, .off = (uint16_t)off, .len = (uint16_t)len};
 	if (q->n)
 		b->seg[q->tail].next = (uint16_t)bid;
@@ -94,6 +151,29 @@ void l7_inq_clear(struct l7_inq *q, struct l7_bufs *b)
 	while (q->n)
 		inq_pop(q, b);
 	l7_inq_init(q);
+}
+
+void l7_inq_extend(struct l7_inq *q, struct l7_bufs *b, size_t n)
+{
+	struct l7_seg *s = &b->seg[q->tail];
+
+	assert(q->n && q->tail >= b->count && s->off + s->len + n <= b->size);
+	s->len = (uint16_t)(s->len + n);
+	q->bytes += (uint32_t)n;
+}
+
+void l7_inq_move(struct l7_inq *to, struct l7_inq *from, struct l7_bufs *b)
+{
+	if (!from->n)
+		return;
+	if (to->n)
+		b->seg[to->tail].next = from->head;
+	else
+		to->head = from->head;
+	to->tail = from->tail;
+	to->n = (uint16_t)(to->n + from->n);
+	to->bytes += from->bytes;
+	l7_inq_init(from);
 }
 
 /* --- head buffer ------------------------------------------------------------- */

@@ -10,6 +10,14 @@
  * An idle connection holds no buffer at all (its input queue is empty); a
  * head that spans several reads is copied into a small heap buffer owned by
  * the connection (l7_hbuf), so buffers go back to the ring at once.
+ *
+ * Private buffers: bids from `count` on name heap buffers of the same size
+ * that the worker allocates itself (l7_pbuf_take), for bytes the kernel did
+ * not deliver directly: TLS plaintext decrypted out of the ring buffers.
+ * They are referenced, queued and sent exactly like ring buffers, so the
+ * HTTP/1 parser, the exchange and the tunnel code run unchanged on a TLS
+ * connection; the last l7_buf_drop() puts one on the worker's free stack
+ * (at most L7_PBUF_KEEP keep their memory).
  */
 #ifndef STRATA_L7_BUF_H
 #define STRATA_L7_BUF_H
@@ -27,13 +35,21 @@ struct loop;
 #define L7_TX_IOV    32 /* iovecs in one sendmsg */
 #define L7_TX_REFS   L7_TX_IOV
 #define L7_HBUF_INIT 2048 /* first size of a head that spans reads */
+#define L7_PBUF_MAX  8192 /* private buffers per worker (bids count..count+MAX-1) */
+#define L7_PBUF_KEEP 64	  /* free private buffers that keep their memory */
 
 struct l7_bufs {
 	struct bufring *br;
-	uint16_t *refs;	    /* per bid */
+	uint16_t *refs;	    /* per bid: ring buffers, then private ones */
 	struct l7_seg *seg; /* per bid: its place in an input queue */
-	unsigned count;
-	unsigned held; /* buffers with refs > 0, for metrics and tests */
+	unsigned count;	    /* ring buffers: bids 0..count-1 */
+	unsigned size;	    /* bytes per buffer, ring and private alike */
+	unsigned held;	    /* ring buffers with refs > 0, for metrics and tests */
+	char **pmem;	    /* private buffer memory by bid - count; NULL: none yet */
+	uint16_t *pfree;    /* stack of free private bids */
+	unsigned n_pfree;
+	unsigned pheld;	  /* private buffers in use */
+	unsigned pcached; /* free private buffers that kept their memory */
 };
 
 int l7_bufs_init(struct l7_bufs *b, struct bufring *br);
@@ -47,8 +63,12 @@ void l7_buf_drop(struct l7_bufs *b, unsigned bid);
 
 static inline char *l7_buf_ptr(const struct l7_bufs *b, unsigned bid)
 {
-	return (char *)bufring_get(b->br, bid);
+	return bid < b->count ? (char *)bufring_get(b->br, bid) : b->pmem[bid - b->count];
 }
+
+/* A private buffer of b->size bytes with one reference (the caller's), or
+ * -ENOBUFS when L7_PBUF_MAX are in use or memory is short. */
+int l7_pbuf_take(struct l7_bufs *b);
 
 /* --- input queue: received segments in arrival order ---------------------
  * A buffer is in at most one queue at a time, so the queue links live in
@@ -89,7 +109,7 @@ static inline struct l7_seg *l7_inq_front(const struct l7_inq *q, const struct l
 
 static inline char *l7_seg_ptr(const struct l7_bufs *b, unsigned bid)
 {
-	return (char *)bufring_get(b->br, bid) + b->seg[bid].off;
+	return l7_buf_ptr(b, bid) + b->seg[bid].off;
 }
 
 /* Appends buffer `bid` holding `len` bytes from `off`; the queue takes over
@@ -100,6 +120,23 @@ void l7_inq_push(struct l7_inq *q, struct l7_bufs *b, unsigned bid, unsigned off
 void l7_inq_consume(struct l7_inq *q, struct l7_bufs *b, size_t n);
 /* Drops every segment. */
 void l7_inq_clear(struct l7_inq *q, struct l7_bufs *b);
+
+/* Free bytes after the tail segment when the tail is a private buffer
+ * (bytes may be written there and added with l7_inq_extend), else 0. */
+static inline size_t l7_inq_tail_room(const struct l7_inq *q, const struct l7_bufs *b)
+{
+	const struct l7_seg *s;
+
+	if (!q->n || q->tail < b->count)
+		return 0;
+	s = &b->seg[q->tail];
+	return b->size - (size_t)(s->off + s->len);
+}
+/* The tail segment grows by n bytes written right after it (n <= room):
+ * bytes already queued, parsed or being sent do not move. */
+void l7_inq_extend(struct l7_inq *q, struct l7_bufs *b, size_t n);
+/* Moves every segment of `from` behind those of `to` (references too). */
+void l7_inq_move(struct l7_inq *to, struct l7_inq *from, struct l7_bufs *b);
 
 /* --- heap buffer for heads that span reads -------------------------------- */
 

@@ -17,6 +17,7 @@
 #include "cfgval.h"
 
 #include "l7_config_int.h"
+#include "tls_ctx.h"
 
 /* PCRE2 match limits (pcre2api(3) "pcre2_set_match_limit"): a path regex
  * written by an operator should need a few hundred steps; these stop a
@@ -268,6 +269,8 @@ void l7_snapshot_free(struct l7_snapshot *s)
 	for (uint32_t i = 0; s->listeners && i < s->n_listeners; i++) {
 		cidr_list_free(&s->listeners[i].trusted);
 		cidr_list_free(&s->listeners[i].trusted_forwarders);
+		l7_tls_conf_free(s->listeners[i].tls);
+		free(s->listeners[i].tls);
 	}
 	l7_free_routes(s);
 	pcre2_match_context_free(s->regex_mctx);
@@ -275,11 +278,33 @@ void l7_snapshot_free(struct l7_snapshot *s)
 	free(s);
 }
 
+/* `-t` goes one step further than a reload's parse: it loads every
+ * certificate, key, CA and OCSP file as the engine will, so a bad file is
+ * reported with its line before the daemon is (re)started. */
+static int check_tls_files(const struct l7_snapshot *s, struct cfg_err *err)
+{
+	for (uint32_t i = 0; i < s->n_listeners; i++) {
+		struct l7_tls_set *set;
+
+		if (!s->listeners[i].tls)
+			continue;
+		if (l7_tls_set_build(s->listeners[i].tls, NULL, &set, err))
+			return -EINVAL;
+		l7_tls_set_put(set);
+	}
+	return 0;
+}
+
 int l7_config_check_build(const char *path, void **snapshot, struct cfg_err *err)
 {
 	struct l7_snapshot *s;
 	int rc = l7_config_build(path, &s, err);
 
+	if (rc == 0 && check_tls_files(s, err)) {
+		snap_put(&s->hdr);
+		s = NULL;
+		rc = -EINVAL;
+	}
 	*snapshot = s;
 	return rc;
 }

@@ -29,7 +29,10 @@
 #include "log.h"
 #include "snapshot.h"
 
+#include "h2.h"
 #include "http1_parse.h"
+
+struct l7_tls_conf;
 
 /* Hard ceilings, each checked with a clear error at build time. */
 #define L7_NAME_MAX	     64 /* listener, upstream, server, route names */
@@ -84,6 +87,8 @@ struct l7_listener {
 	struct cidr_list trusted_forwarders; /* clients whose forwarding headers are kept */
 	uint32_t fwd;			     /* bit (1u << enum l7_fwd_hdr) per header enabled */
 	bool forwarded_by;		     /* Forwarded: add by=<local address> (extension) */
+	struct l7_tls_conf *tls;	     /* tls = { ... } (tls_ctx.h); NULL: plaintext */
+	struct l7_h2_conf http2;	     /* http2 = { ... } (h2.h); defaults when absent */
 };
 
 /* balance = hash: what is hashed (sticky.c). */

@@ -1,12 +1,15 @@
 /* strata-l7 configuration: the `listeners` list (docs/l7-config.md
- * "listeners"): addresses, PROXY protocol trust, the local health path and
- * the forwarding header switches. */
+ * "listeners"): addresses, PROXY protocol trust, the local health path,
+ * the forwarding header switches, and the `tls` and `http2` groups (parsed
+ * by tls_conf.c and h2_conf.c; the certificate files are read when the
+ * engine builds a generation, or by `-t`). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http1_parse.h"
 #include "l7_config_int.h"
+#include "tls_ctx.h"
 
 static const char *const listener_keys[] = {"name",
 					    "listen",
@@ -15,6 +18,8 @@ static const char *const listener_keys[] = {"name",
 					    "health_path",
 					    "trusted_forwarders",
 					    "forwarded_headers",
+					    "tls",
+					    "http2",
 					    NULL};
 static const char *const fwd_keys[] = {"x_forwarded_for",  "x_real_ip", "x_forwarded_proto",
 				       "x_forwarded_host", "forwarded", "x_request_id",
@@ -66,6 +71,29 @@ static int check_pp(struct l7_build *b, const config_setting_t *lg, struct l7_li
 	return 0;
 }
 
+/* http2 first: whether a TLS listener offers h2 in ALPN depends on it. */
+static int build_tls_h2(struct l7_build *b, const config_setting_t *lg, struct l7_listener *l)
+{
+	const config_setting_t *h2 = NULL, *tls = NULL;
+
+	if (cfg_get_group(lg, "http2", &h2, b->err) || l7_h2_conf_parse(h2, &l->http2, b->err) ||
+	    cfg_get_group(lg, "tls", &tls, b->err))
+		return -EINVAL;
+	if (!tls) {
+		if (!l->http2.enabled && l->http2.h2c)
+			return cfg_errf_key(b->err, h2, "h2c", "needs enabled = true");
+		return 0;
+	}
+	if (h2 && cfg_has(h2, "h2c") && l->http2.h2c)
+		return cfg_errf_key(b->err, h2, "h2c",
+				    "is for plaintext listeners; a TLS listener offers h2 in ALPN");
+	/* freed by l7_snapshot_free, also when the parse fails half-way */
+	if (!(l->tls = calloc(1, sizeof(*l->tls))))
+		return l7b_oom(b, tls);
+	l7_tls_conf_init(l->tls);
+	return l7_tls_conf_parse(tls, l->http2.enabled, l->tls, b->err);
+}
+
 static int build_listener(struct l7_build *b, const config_setting_t *lg, struct l7_listener *l)
 {
 	struct addr *addrs;
@@ -98,9 +126,10 @@ static int build_listener(struct l7_build *b, const config_setting_t *lg, struct
 	if (!is_plain_path(l->health_path.ptr, l->health_path.len))
 		return cfg_errf_key(b->err, lg, "health_path",
 				    "expected a path like \"/healthz\" (no query)");
-	if (cfg_get_cidr_list(lg, "trusted_forwarders", &l->trusted_forwarders, b->err))
+	if (cfg_get_cidr_list(lg, "trusted_forwarders", &l->trusted_forwarders, b->err) ||
+	    build_fwd(b, lg, l))
 		return -EINVAL;
-	return build_fwd(b, lg, l);
+	return build_tls_h2(b, lg, l);
 }
 
 /* Names and addresses are unique across listeners: two binds of one

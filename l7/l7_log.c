@@ -9,6 +9,7 @@
 #include "log.h"
 
 #include "client.h"
+#include "conn_tls.h"
 #include "exchange.h"
 #include "l7_worker.h"
 
@@ -46,6 +47,16 @@ static void record(struct l7_exchange *x, uint64_t now)
 		json_cstr(j, buf);
 	else
 		json_null(j);
+	json_key(j, "proto");
+	json_cstr(j, x->h2 ? "h2" : x->head_done && x->req.h.minor == 0 ? "http/1.0" : "http/1.1");
+	if (x->c->tls) {
+		/* the SNI of the handshake (docs/tls.md): what the client asked
+		 * for, next to the Host it then sent */
+		json_key(j, "tls");
+		json_cstr(j, l7_tls_version(&x->c->tls->t));
+		json_key(j, "sni");
+		json_cstr(j, l7_tls_sni(&x->c->tls->t));
+	}
 	/* Views exist only once the head parsed (a timeout may cut it short). */
 	put_view(j, "method", x->head_done ? x->req.method.ptr : NULL, x->req.method.len);
 	put_view(j, "host", x->head_done ? x->req.host.ptr : NULL, x->req.host.len);

@@ -1,6 +1,7 @@
 /* The access log of strata-l7: one JSON line per exchange (alog.h), written
  * by the worker that ran it. Fields (docs/operations.md "strata-l7"):
- * ts, conn, uid, client, method, host, path, status, bytes_in, bytes_out,
+ * ts, conn, uid, client, proto, tls and sni (TLS listeners), method, host,
+ * path, status, bytes_in, bytes_out,
  * route, upstream, server, tries, upstream_us, total_us, term, request_id.
  */
 #ifndef STRATA_L7_LOG_H

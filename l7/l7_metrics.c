@@ -25,6 +25,11 @@ static const char *const lbl_server_class[] = {"upstream", "server", "class", NU
 static const char *const lbl_upstream[] = {"upstream", NULL};
 static const char *const lbl_reason[] = {"reason", NULL};
 static const char *const lbl_result[] = {"result", NULL};
+static const char *const lbl_listener_kind[] = {"listener", "kind", NULL};
+static const char *const lbl_listener_event[] = {"listener", "event", NULL};
+static const char *const hs_names[L7M_HS__COUNT] = {"full", "resumed"};
+static const char *const h2ev_names[L7M_H2EV__COUNT] = {"refused", "reset_in", "reset_out",
+							"stalled", "too_large"};
 
 static int fam(const char *name, const char *help, enum metrics_type t, const char *const *lbl)
 {
@@ -83,6 +88,28 @@ static int register_families(void)
 		METRICS_COUNTER, lbl_upstream);
 	l7m.f_term = fam("strata_l7_terminations_total", "Finished exchanges by termination reason",
 			 METRICS_COUNTER, lbl_reason);
+	l7m.f_hs =
+	    fam("strata_l7_tls_handshakes_total", "TLS handshakes completed, full or resumed",
+		METRICS_COUNTER, lbl_listener_kind);
+	l7m.f_tls_err = fam("strata_l7_tls_errors_total",
+			    "TLS connections that failed, by reason (docs/tls.md)", METRICS_COUNTER,
+			    lbl_listener_reason);
+	l7m.f_mismatch = fam("strata_l7_tls_authority_mismatch_total",
+			     "Handshakes whose SNI differs from the PPv2 AUTHORITY strata-l4 sent",
+			     METRICS_COUNTER, lbl_listener);
+	l7m.f_h2_conns = fam("strata_l7_h2_connections_total", "Connections that speak HTTP/2",
+			     METRICS_COUNTER, lbl_listener);
+	l7m.f_h2_streams = fam("strata_l7_h2_streams_total", "HTTP/2 requests (streams) received",
+			       METRICS_COUNTER, lbl_listener);
+	l7m.f_h2_ev = fam("strata_l7_h2_stream_events_total",
+			  "HTTP/2 streams refused, reset or answered 431, by event",
+			  METRICS_COUNTER, lbl_listener_event);
+	l7m.f_h2_err = fam("strata_l7_h2_errors_total",
+			   "HTTP/2 connections ended by an error or abuse defence, by reason",
+			   METRICS_COUNTER, lbl_listener_reason);
+	if (l7m.f_hs < 0 || l7m.f_tls_err < 0 || l7m.f_mismatch < 0 || l7m.f_h2_conns < 0 ||
+	    l7m.f_h2_streams < 0 || l7m.f_h2_ev < 0 || l7m.f_h2_err < 0)
+		return -EINVAL;
 	if (l7m.f_conns < 0 || l7m.f_active < 0 || l7m.f_refused < 0 || l7m.f_local < 0 ||
 	    l7m.f_req < 0 || l7m.f_dur < 0 || l7m.f_ureq < 0 || l7m.f_ulat < 0 ||
 	    l7m.f_uactive < 0 || l7m.f_hits < 0 || l7m.f_misses < 0 || l7m.f_cerr < 0 ||
@@ -152,18 +179,63 @@ void l7_metrics_fini(void)
 
 void l7_metrics_reload_begin(void)
 {
-	const int per_gen[] = {l7m.f_conns,  l7m.f_active, l7m.f_refused, l7m.f_local,	 l7m.f_req,
-			       l7m.f_dur,    l7m.f_ureq,   l7m.f_ulat,	  l7m.f_uactive, l7m.f_hits,
-			       l7m.f_misses, l7m.f_cerr,   l7m.f_fail,	  l7m.f_up,	 l7m.f_idle,
-			       l7m.f_reuse,  l7m.f_eject,  l7m.f_retries, l7m.f_noserver};
+	const int per_gen[] = {l7m.f_conns,   l7m.f_active,   l7m.f_refused,  l7m.f_local,
+			       l7m.f_req,     l7m.f_dur,      l7m.f_ureq,     l7m.f_ulat,
+			       l7m.f_uactive, l7m.f_hits,     l7m.f_misses,   l7m.f_cerr,
+			       l7m.f_fail,    l7m.f_up,	      l7m.f_idle,     l7m.f_reuse,
+			       l7m.f_eject,   l7m.f_retries,  l7m.f_noserver, l7m.f_hs,
+			       l7m.f_tls_err, l7m.f_mismatch, l7m.f_h2_conns, l7m.f_h2_streams,
+			       l7m.f_h2_ev,   l7m.f_h2_err};
 
 	for (size_t i = 0; i < sizeof(per_gen) / sizeof(per_gen[0]); i++)
 		metrics_mark_stale(l7m.reg, per_gen[i]);
 }
 
+static int listener_tls(const struct l7_listener *l, struct l7m_listener *out)
+{
+	const char *v[] = {l->name.ptr};
+
+	for (int k = 0; k < L7M_HS__COUNT; k++) {
+		const char *vk[] = {l->name.ptr, hs_names[k]};
+
+		CELL(out->handshakes[k], series(l7m.f_hs, vk));
+	}
+	for (int r = 1; r < L7M_TLS_REASONS; r++) {
+		const char *vr[] = {l->name.ptr, r == L7M_TLS_HS_TIMEOUT
+						     ? "handshake_timeout"
+						     : l7_tls_err_name((enum l7_tls_err)r)};
+
+		CELL(out->tls_err[r], series(l7m.f_tls_err, vr));
+	}
+	CELL(out->mismatch, series(l7m.f_mismatch, v));
+	out->tls = true;
+	return 0;
+}
+
+static int listener_h2(const struct l7_listener *l, struct l7m_listener *out)
+{
+	const char *v[] = {l->name.ptr};
+
+	CELL(out->h2_conns, series(l7m.f_h2_conns, v));
+	CELL(out->h2_streams, series(l7m.f_h2_streams, v));
+	for (int e = 0; e < L7M_H2EV__COUNT; e++) {
+		const char *ve[] = {l->name.ptr, h2ev_names[e]};
+
+		CELL(out->h2_ev[e], series(l7m.f_h2_ev, ve));
+	}
+	for (int r = 1; r < L7_H2_ERR__COUNT; r++) {
+		const char *vr[] = {l->name.ptr, l7_h2_err_name((enum l7_h2_err)r)};
+
+		CELL(out->h2_err[r], series(l7m.f_h2_err, vr));
+	}
+	out->h2 = true;
+	return 0;
+}
+
 int l7_metrics_listener(const struct l7_listener *l, struct l7m_listener *out)
 {
 	const char *v[] = {l->name.ptr};
+	int ret;
 
 	CELL(out->conns, series(l7m.f_conns, v));
 	CELL(out->active, series(l7m.f_active, v));
@@ -173,6 +245,10 @@ int l7_metrics_listener(const struct l7_listener *l, struct l7m_listener *out)
 
 		CELL(out->refused[r], series(l7m.f_refused, vr));
 	}
+	if (l->tls && (ret = listener_tls(l, out)) < 0)
+		return ret;
+	if (((l->tls && l->http2.enabled) || l->http2.h2c) && (ret = listener_h2(l, out)) < 0)
+		return ret;
 	return 0;
 }
 

@@ -15,7 +15,9 @@
 
 #include "metrics.h"
 
+#include "h2.h"
 #include "l7_config.h"
+#include "tls.h"
 
 #define L7M_WRITER_HEALTH(n) (n)
 #define L7M_WRITER_MAIN(n)   ((n) + 1)
@@ -31,9 +33,33 @@ enum l7m_refuse {
 	L7M_REFUSE__COUNT
 };
 
+enum l7m_handshake { L7M_HS_FULL, L7M_HS_RESUMED, L7M_HS__COUNT };
+
+/* HTTP/2 stream events counted per listener (from struct l7_h2_stats). */
+enum l7m_h2ev {
+	L7M_H2_REFUSED,	  /* REFUSED_STREAM sent: over max_concurrent_streams */
+	L7M_H2_RESET_IN,  /* RST_STREAM received */
+	L7M_H2_RESET_OUT, /* RST_STREAM sent */
+	L7M_H2_STALLED,	  /* streams reset for a zero window */
+	L7M_H2_TOO_LARGE, /* header lists over max_header_list (431) */
+	L7M_H2EV__COUNT
+};
+
+/* TLS failure reasons: tls.h's, then the engine's own handshake timeout. */
+#define L7M_TLS_HS_TIMEOUT L7_TLS_ERR__COUNT
+#define L7M_TLS_REASONS	   (L7_TLS_ERR__COUNT + 1)
+
 struct l7m_listener {
 	uint32_t conns, active, local_health;
 	uint32_t refused[L7M_REFUSE__COUNT];
+	/* registered only for TLS listeners (tls) and HTTP/2 ones (h2) */
+	bool tls, h2;
+	uint32_t handshakes[L7M_HS__COUNT];
+	uint32_t tls_err[L7M_TLS_REASONS]; /* index 0 (ok) unused */
+	uint32_t mismatch;		   /* SNI differs from the PPv2 AUTHORITY */
+	uint32_t h2_conns, h2_streams;
+	uint32_t h2_ev[L7M_H2EV__COUNT];
+	uint32_t h2_err[L7_H2_ERR__COUNT]; /* index 0 (ok) unused */
 };
 
 struct l7m_route {
@@ -62,6 +88,7 @@ struct l7_metrics {
 	    f_eject;
 	int f_retries, f_noserver;
 	int f_term;
+	int f_hs, f_tls_err, f_mismatch, f_h2_conns, f_h2_streams, f_h2_ev, f_h2_err;
 	uint32_t reload_ok, reload_failed, draining, generation;
 	uint32_t term[64]; /* per termination reason (exchange.h), first L7_TERM__COUNT used */
 };

@@ -14,6 +14,8 @@
 #include "worker.h"
 
 #include "client.h"
+#include "conn_h2.h"
+#include "conn_tls.h"
 #include "exchange.h"
 #include "route.h"
 #include "uconn.h"
@@ -217,6 +219,16 @@ static int listeners_sync(struct l7_worker *w)
 
 /* --- housekeeping ---------------------------------------------------------------------- */
 
+/* A TLS connection found every private buffer taken: retry the starved
+ * ones from the housekeeping tick (rare: 8192 buffers of 16 KiB). */
+static void unstarve(struct l7_worker *w)
+{
+	w->pbuf_starved = false;
+	for (struct l7_conn *c = w->conns; c; c = c->next)
+		if (c->tls && c->tls->starved)
+			l7_conn_kick(c);
+}
+
 static void on_tick(struct loop *loop, struct timer *t)
 {
 	struct l7_worker *w = timer_owner(t, struct l7_worker, tick);
@@ -224,6 +236,8 @@ static void on_tick(struct loop *loop, struct timer *t)
 	if (w->alog)
 		alog_tick(w->alog, log_now_ms());
 	l7_uconn_tick(w, false);
+	if (w->pbuf_starved)
+		unstarve(w);
 	/* After a burst: give the freed exchanges' pages back (glibc keeps
 	 * freed heap memory otherwise), at most every L7_TRIM_MS, off the
 	 * request path. */
@@ -245,12 +259,37 @@ static void flush_all(struct l7_worker *w)
 	}
 }
 
+static void kick_all(struct l7_worker *w)
+{
+	struct l7_conn *c;
+
+	while ((c = w->kick_list) != NULL) {
+		w->kick_list = c->kick_next;
+		c->flags &= (uint8_t)~L7_CF_KICK;
+		l7_conn_on_kick(c);
+	}
+}
+
+/* Passes over the end-of-turn lists: an HTTP/2 connection's output pass
+ * can resume streams (new exchange sends), and an exchange's send can
+ * kick its connection; more than a few rounds go to the next turn. */
+#define L7_FLUSH_ROUNDS 8
+
 /* Armed with delay 0 by the first queued client send of a turn: the loop
  * runs due timers after the turn's completions, so this submits every
- * send the turn produced, each batch as large as it got. */
+ * send the turn produced, each batch as large as it got, and gives each
+ * kicked connection (TLS decryption that waited for room, HTTP/2 frames
+ * of every stream answered this turn) one pass. */
 static void on_flush(struct loop *loop, struct timer *t)
 {
-	flush_all(timer_owner(t, struct l7_worker, flush_t));
+	struct l7_worker *w = timer_owner(t, struct l7_worker, flush_t);
+
+	for (int i = 0; i < L7_FLUSH_ROUNDS && (w->flush_list || w->kick_list); i++) {
+		flush_all(w);
+		kick_all(w);
+	}
+	if (w->flush_list || w->kick_list)
+		loop_timer_arm(loop, &w->flush_t, 0);
 }
 
 int l7_worker_init(struct loop *loop, unsigned index, void *arg)
@@ -311,6 +350,7 @@ void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
 	loop_timer_cancel(loop, &w->tick);
 	loop_timer_cancel(loop, &w->flush_t);
 	flush_all(w); /* the stopping loop runs no timers any more */
+	kick_all(w);
 	for (struct l7_conn *c = w->conns, *next; c; c = next) {
 		next = c->next; /* unlinked only when its slot is freed */
 		l7_conn_close(c, L7_TERM_DRAIN);
@@ -323,6 +363,7 @@ void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
 	for (int i = 0; i < 200 && (w->nconns || w->nuconns || w->nlisten); i++) {
 		loop_run_once(loop, 10);
 		flush_all(w);
+		kick_all(w);
 	}
 	alog_worker_free(w->alog);
 	w->alog = NULL;
@@ -402,6 +443,14 @@ void l7_worker_on_reload(struct loop *loop, void *arg)
 	w->gen_users = 0;
 	if (!w->draining && listeners_sync(w) < 0)
 		log_err("worker %u: cannot arm the new listeners", w->index);
+	/* HTTP/2 clients move to new connections (new certificates, new
+	 * listener settings) once the streams in flight are done */
+	for (struct l7_conn *c = w->conns; c; c = c->next) {
+		if (c->h2 && c->state == L7_CS_H2) {
+			l7_ch2_shutdown(c, true);
+			l7_conn_kick(c);
+		}
+	}
 	atomic_store(&applied[w->index], g->hdr.generation);
 }
 

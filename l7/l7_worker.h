@@ -70,6 +70,8 @@ struct l7_worker {
 	struct timer tick;
 	struct timer flush_t; /* end of turn: queued client sends go out */
 	struct l7_exchange *flush_list;
+	struct l7_conn *kick_list;	     /* connections with end-of-turn work (l7_conn_kick) */
+	bool pbuf_starved;		     /* a TLS connection found no private buffer */
 	struct l7_listen_slot ls[L7_LSLOTS]; /* by lsock id */
 	struct l7_conn *conns;		     /* every open client connection */
 	struct l7_conn *conn_free;

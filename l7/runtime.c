@@ -18,6 +18,9 @@
 #include "log.h"
 #include "worker.h"
 
+#include "tls_ctx.h"
+#include "tls_tickets.h"
+
 #define L7_BACKLOG 4096
 
 struct snap_slot l7_gen_slot;
@@ -90,10 +93,12 @@ static struct l7_lsock *lsock_for(const struct addr *a, unsigned workers, struct
 
 static void gen_free(struct l7_gen *g)
 {
-	for (uint32_t i = 0; g->lst && i < g->cfg->n_listeners; i++)
+	for (uint32_t i = 0; g->lst && i < g->cfg->n_listeners; i++) {
 		for (uint32_t k = 0; k < L7_MAX_LISTEN_ADDRS; k++)
 			if (g->lst[i].socks[k])
 				atomic_fetch_sub(&g->lst[i].socks[k]->refs, 1);
+		l7_tls_set_put(g->lst[i].tls);
+	}
 	for (uint32_t i = 0; g->ups && i < g->cfg->n_upstreams; i++) {
 		l7_up_rt_fini(&g->ups[i].rt);
 		free(g->ups[i].ms);
@@ -111,12 +116,68 @@ static void gen_destroy(struct snap *s)
 	gen_free((struct l7_gen *)s);
 }
 
+/* Ticket keys a new set of listener `l` shares: those of a listener of
+ * this generation with the same rotation (one key set for the process, as
+ * tls.md says), else those of the published generation's listener of the
+ * same name (tickets resume across the reload), else NULL (new keys). A
+ * key file is read again on every build. Returns a reference or NULL. */
+static struct l7_tls_tickets *tickets_for(struct l7_gen *g, uint32_t li, const struct l7_gen *old,
+					  struct cfg_err *err)
+{
+	const struct l7_tls_conf *tc = g->cfg->listeners[li].tls;
+	struct l7_tls_tickets *prev = NULL;
+	char why[CFG_ERR_MAX / 2];
+
+	if (!tc->tickets)
+		return NULL;
+	for (uint32_t i = 0; i < li && !tc->ticket_key_file; i++) {
+		struct l7_tls_set *s = g->lst[i].tls;
+
+		if (s && s->tickets && !s->tickets->file &&
+		    s->tickets->rotate_s == tc->ticket_rotate_s)
+			return l7_tls_tickets_get(s->tickets);
+	}
+	for (uint32_t i = 0; old && i < old->cfg->n_listeners; i++) {
+		const struct l7_listener *ol = &old->cfg->listeners[i];
+
+		if (old->lst[i].tls && !strcmp(ol->name.ptr, g->cfg->listeners[li].name.ptr))
+			prev = old->lst[i].tls->tickets;
+	}
+	if (!prev && !tc->ticket_key_file)
+		return NULL;
+	prev = l7_tls_tickets_for(prev, tc->ticket_rotate_s, tc->ticket_key_file, why, sizeof(why));
+	if (!prev)
+		snprintf(err->msg, sizeof(err->msg), "%s: ticket_key_file: %s", tc->where, why);
+	return prev;
+}
+
+static int build_tls(struct l7_gen *g, uint32_t li, const struct l7_gen *old, struct cfg_err *err)
+{
+	const struct l7_tls_conf *tc = g->cfg->listeners[li].tls;
+	struct l7_tls_tickets *tk = tickets_for(g, li, old, err);
+	int ret;
+
+	if (!tk && cfg_err_is_set(err))
+		return -EINVAL;
+	ret = l7_tls_set_build(tc, tk, &g->lst[li].tls, err);
+	l7_tls_tickets_put(tk);
+	return ret;
+}
+
 static int build_listeners(struct l7_gen *g, struct cfg_err *err)
 {
+	struct l7_gen *old = (struct l7_gen *)snap_slot_acquire(&l7_gen_slot);
+	int ret = 0;
+
+	for (uint32_t i = 0; i < g->cfg->n_listeners && ret == 0; i++)
+		if (g->cfg->listeners[i].tls)
+			ret = build_tls(g, i, old, err);
+	l7_gen_put(old);
+	if (ret < 0)
+		return ret;
 	for (uint32_t i = 0; i < g->cfg->n_listeners; i++) {
 		const struct l7_listener *l = &g->cfg->listeners[i];
 		struct l7_gen_listener *gl = &g->lst[i];
-		int ret;
 
 		gl->cfg = l;
 		ret = l7_metrics_listener(l, &gl->m);

@@ -35,10 +35,15 @@ struct l7_lsock {
 
 #define L7_MAX_LSOCKS (L7_MAX_LISTENERS * L7_MAX_LISTEN_ADDRS)
 
+struct l7_tls_set;
+
 struct l7_gen_listener {
 	const struct l7_listener *cfg;
 	struct l7m_listener m;
 	struct l7_lsock *socks[L7_MAX_LISTEN_ADDRS];
+	/* TLS listeners: certificates and contexts loaded for this generation
+	 * (one reference); connections take their own (tls_ctx.h). */
+	struct l7_tls_set *tls;
 };
 
 struct l7_gen_upstream {
@@ -59,8 +64,12 @@ struct l7_gen {
 extern struct snap_slot l7_gen_slot;
 
 /* Builds a generation over `cfg` (takes over the caller's reference),
- * binding the listen addresses not bound yet. On failure returns -errno
- * with a line in err, and cfg is released. */
+ * binding the listen addresses not bound yet and loading every TLS
+ * listener's certificates (the ticket keys of the generation now published
+ * are kept when a listener's ticket settings did not change, so sessions
+ * resume across a reload). On failure returns -errno with a line in err
+ * ("FILE:LINE: KEY: PATH: why" for a bad certificate), and cfg is
+ * released: the published generation, certificates included, stays. */
 int l7_gen_build(struct l7_snapshot *cfg, unsigned workers, struct l7_gen **out,
 		 struct cfg_err *err);
 

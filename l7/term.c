@@ -32,6 +32,8 @@ static const char *const term_names[L7_TERM__COUNT] = {
     [L7_TERM_INTERNAL] = "internal",
     [L7_TERM_TUNNEL_DONE] = "tunnel_done",
     [L7_TERM_RELOAD] = "reload",
+    [L7_TERM_TLS] = "tls",
+    [L7_TERM_H2] = "h2",
 };
 
 const char *const l7_term_names[L7_TERM__COUNT + 1] = {"ok",
@@ -62,6 +64,8 @@ const char *const l7_term_names[L7_TERM__COUNT + 1] = {"ok",
 						       "internal",
 						       "tunnel_done",
 						       "reload",
+						       "tls",
+						       "h2",
 						       NULL};
 
 static const char *const term_texts[L7_TERM__COUNT] = {
@@ -93,6 +97,8 @@ static const char *const term_texts[L7_TERM__COUNT] = {
     [L7_TERM_INTERNAL] = "internal error (memory or ring)",
     [L7_TERM_TUNNEL_DONE] = "tunnel closed",
     [L7_TERM_RELOAD] = "listener removed by a reload",
+    [L7_TERM_TLS] = "TLS handshake or record layer failed",
+    [L7_TERM_H2] = "HTTP/2 connection error or abuse defence",
 };
 
 const char *l7_term_name(enum l7_term t)

@@ -35,6 +35,8 @@ enum l7_term {
 	L7_TERM_INTERNAL,	   /* out of memory or ring full */
 	L7_TERM_TUNNEL_DONE,	   /* a tunnel ended */
 	L7_TERM_RELOAD,		   /* listener removed by a reload */
+	L7_TERM_TLS,		   /* TLS handshake or record layer failed (tls.h reason) */
+	L7_TERM_H2,		   /* HTTP/2 connection error or abuse (h2.h reason) */
 	L7_TERM__COUNT
 };
 

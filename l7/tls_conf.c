@@ -34,9 +34,11 @@ static const char *const tls_keys[] = {"certificates",
 				       "session_cache",
 				       "session_timeout",
 				       "handshake_timeout",
+				       "authority_mismatch",
 				       NULL};
 static const char *const cert_keys[] = {"cert", "key", "ocsp", "names", NULL};
 static const char *const verify_names[] = {"off", "optional", "required", NULL};
+static const char *const mismatch_names[] = {"log", "refuse", NULL};
 
 struct blk {
 	struct blk *next;
@@ -320,6 +322,7 @@ int l7_tls_conf_parse(const config_setting_t *tls, bool h2, struct l7_tls_conf *
 {
 	struct pctx p = {.c = c, .err = err};
 	struct l7_tls_conf *d = c;
+	int mismatch = 0;
 
 	l7_tls_conf_init(c);
 	c->alpn_h2 = h2;
@@ -333,9 +336,12 @@ int l7_tls_conf_parse(const config_setting_t *tls, bool h2, struct l7_tls_conf *
 	    get_copy(&p, tls, "groups", L7_TLS_DEFAULT_GROUPS, &d->groups) ||
 	    cfg_get_bool(tls, "prefer_server_ciphers", true, &d->prefer_server_ciphers, err) ||
 	    cfg_get_bool(tls, "strict_sni", false, &d->strict_sni, err) || parse_verify(&p, tls) ||
-	    parse_sessions(&p, tls)) {
+	    parse_sessions(&p, tls) ||
+	    cfg_get_enum(tls, "authority_mismatch", mismatch_names, 0, &mismatch, err)) {
 		l7_tls_conf_free(c);
 		return -EINVAL;
 	}
+	/* the SNI of the handshake against the name strata-l4 peeked */
+	d->refuse_authority_mismatch = mismatch == 1;
 	return 0;
 }

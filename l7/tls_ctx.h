@@ -74,16 +74,17 @@ struct l7_tls_conf {
 	enum l7_tls_verify verify;
 	const char *client_ca; /* PEM CA bundle; required unless verify is off */
 	unsigned verify_depth;
-	const char *subject_header;    /* header carrying the verified subject; NULL: none */
-	bool tickets;		       /* stateless resumption (RFC 5077, RFC 8446 §4.6.1) */
-	uint32_t ticket_rotate_s;      /* a key encrypts this long, then decrypts as long again */
-	const char *ticket_key_file;   /* keys shared across machines; NULL: generated */
-	uint32_t session_cache;	       /* stateful cache entries; 0: off */
-	uint32_t session_timeout_s;    /* lifetime of a session (ticket or cache entry) */
-	uint32_t handshake_timeout_ms; /* for the engine's timer */
-	const char *name;	       /* listener name: part of the session id context */
-	char where[L7_TLS_WHERE_MAX];  /* the tls group, for errors not tied to a cert */
-	void *owned;		       /* storage l7_tls_conf_free releases */
+	const char *subject_header;	/* header carrying the verified subject; NULL: none */
+	bool tickets;			/* stateless resumption (RFC 5077, RFC 8446 §4.6.1) */
+	uint32_t ticket_rotate_s;	/* a key encrypts this long, then decrypts as long again */
+	const char *ticket_key_file;	/* keys shared across machines; NULL: generated */
+	uint32_t session_cache;		/* stateful cache entries; 0: off */
+	uint32_t session_timeout_s;	/* lifetime of a session (ticket or cache entry) */
+	uint32_t handshake_timeout_ms;	/* for the engine's timer */
+	bool refuse_authority_mismatch; /* SNI != PPv2 AUTHORITY: refuse (else log only) */
+	const char *name;		/* listener name: part of the session id context */
+	char where[L7_TLS_WHERE_MAX];	/* the tls group, for errors not tied to a cert */
+	void *owned;			/* storage l7_tls_conf_free releases */
 };
 
 /* Secure defaults (docs/tls.md): TLS 1.2-1.3, ECDHE with AEAD only, server
