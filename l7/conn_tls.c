@@ -287,6 +287,20 @@ int l7_cout_flush(struct l7_conn *c)
 	return ret;
 }
 
+/* An idle connection keeps no output chunk (16.5 KiB each): the TLS
+ * output's spare, and on HTTP/2 the session's, go back to the heap. */
+static void trim_idle(struct l7_conn *c)
+{
+	bool idle = c->state == L7_CS_IDLE || (c->state == L7_CS_H2 && !l7_h2_active(c->h2->h2));
+
+	if (!idle)
+		return;
+	if (c->tls)
+		l7_obuf_trim(&c->tls->t.out);
+	if (c->h2 && l7_obuf_empty(&c->h2->h2->out))
+		l7_obuf_trim(&c->h2->h2->out);
+}
+
 void l7_cout_done(struct l7_conn *c, int res)
 {
 	struct l7_cout *o = cout_of(c);
@@ -318,8 +332,14 @@ void l7_cout_done(struct l7_conn *c, int res)
 	}
 	if (c->h2)
 		l7_ch2_output(c); /* frames waiting for room in the TLS output */
-	if (c->state != L7_CS_CLOSING && l7_cout_flush(c) < 0)
+	if (c->state == L7_CS_CLOSING)
+		return;
+	if (l7_cout_flush(c) < 0) {
 		l7_conn_close(c, L7_TERM_INTERNAL);
+		return;
+	}
+	if (!l7_cout_busy(c))
+		trim_idle(c);
 }
 
 /* --- facts, counters, log lines --------------------------------------------------- */

@@ -353,6 +353,8 @@ void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
 	kick_all(w);
 	for (struct l7_conn *c = w->conns, *next; c; c = next) {
 		next = c->next; /* unlinked only when its slot is freed */
+		/* at exit nothing is flushed: the loop runs no timers now */
+		c->flags |= L7_CF_DEAD;
 		l7_conn_close(c, L7_TERM_DRAIN);
 	}
 	l7_uconn_tick(w, true);

@@ -152,6 +152,88 @@ static void test_head_buffer_grows_to_a_limit(void **state)
 	assert_null(h.p);
 }
 
+/* TLS plaintext lives in private buffers: bids after the ring's, the same
+ * queue, reference and send rules, and the last drop returns them to the
+ * worker's free stack, never to the kernel's ring. */
+static void test_private_buffers_queue_like_ring_buffers(void **state)
+{
+	struct fx *f = *state;
+	unsigned ring_avail = bufring_avail(&f->br);
+	struct l7_inq q;
+	struct l7_tx t;
+	int a = l7_pbuf_take(&f->b), b;
+
+	assert_true(a >= (int)f->b.count);
+	assert_int_equal(f->b.pheld, 1);
+	memcpy(l7_buf_ptr(&f->b, (unsigned)a), "hello", 5);
+	l7_inq_init(&q);
+	l7_inq_push(&q, &f->b, (unsigned)a, 0, 5);
+	/* more plaintext appended behind the tail, in the same buffer */
+	assert_int_equal(l7_inq_tail_room(&q, &f->b), 64 - 5);
+	memcpy(l7_seg_ptr(&f->b, q.tail) + 5, " world", 6);
+	l7_inq_extend(&q, &f->b, 6);
+	assert_int_equal(q.bytes, 11);
+	assert_memory_equal(l7_seg_ptr(&f->b, q.head), "hello world", 11);
+	/* a send holds the buffer past the queue's consume */
+	l7_tx_init(&t);
+	l7_tx_add_buf(&t, &f->b, (unsigned)a, l7_seg_ptr(&f->b, q.head), 11);
+	l7_inq_consume(&q, &f->b, 11);
+	assert_true(l7_inq_empty(&q));
+	assert_int_equal(f->b.pheld, 1);
+	assert_int_equal(l7_tx_done(&t, &f->b, 11), 1);
+	assert_int_equal(f->b.pheld, 0);
+	assert_int_equal(bufring_avail(&f->br), ring_avail); /* the ring never saw it */
+	/* the freed buffer is reused, its memory kept */
+	b = l7_pbuf_take(&f->b);
+	assert_int_equal(b, a);
+	assert_int_equal(l7_inq_tail_room(&q, &f->b), 0); /* empty queue: no tail */
+	l7_buf_drop(&f->b, (unsigned)b);
+}
+
+/* After the PROXY header, what is queued moves to the TLS queue whole. */
+static void test_queue_move_keeps_order_and_references(void **state)
+{
+	struct fx *f = *state;
+	struct l7_inq from, to;
+	unsigned r1 = recv_buf(f, "ab"), r2 = recv_buf(f, "cd");
+	int p = l7_pbuf_take(&f->b);
+
+	memcpy(l7_buf_ptr(&f->b, (unsigned)p), "xy", 2);
+	l7_inq_init(&from);
+	l7_inq_init(&to);
+	l7_inq_push(&to, &f->b, (unsigned)p, 0, 2);
+	l7_inq_push(&from, &f->b, r1, 0, 2);
+	l7_inq_push(&from, &f->b, r2, 0, 2);
+	l7_inq_move(&to, &from, &f->b);
+	assert_true(l7_inq_empty(&from));
+	assert_int_equal(to.n, 3);
+	assert_int_equal(to.bytes, 6);
+	assert_memory_equal(l7_seg_ptr(&f->b, to.head), "xy", 2);
+	l7_inq_consume(&to, &f->b, 2);
+	assert_memory_equal(l7_seg_ptr(&f->b, to.head), "ab", 2);
+	/* a ring buffer at the tail takes no appended bytes */
+	assert_int_equal(l7_inq_tail_room(&to, &f->b), 0);
+	l7_inq_clear(&to, &f->b);
+	assert_int_equal(f->b.held, 0);
+	assert_int_equal(f->b.pheld, 0);
+}
+
+/* Private buffers are bounded: a burst cannot grow them without end. */
+static void test_private_buffers_run_out_cleanly(void **state)
+{
+	struct fx *f = *state;
+	static int bids[L7_PBUF_MAX];
+
+	for (unsigned i = 0; i < L7_PBUF_MAX; i++)
+		assert_true((bids[i] = l7_pbuf_take(&f->b)) >= 0);
+	assert_int_equal(l7_pbuf_take(&f->b), -ENOBUFS);
+	for (unsigned i = 0; i < L7_PBUF_MAX; i++)
+		l7_buf_drop(&f->b, (unsigned)bids[i]);
+	/* only L7_PBUF_KEEP keep their memory once the burst is over */
+	assert_int_equal(f->b.pcached, L7_PBUF_KEEP);
+	assert_int_equal(f->b.pheld, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -163,6 +245,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_failed_or_empty_send_drops_references, setup,
 					    teardown),
 	    cmocka_unit_test(test_head_buffer_grows_to_a_limit),
+	    cmocka_unit_test_setup_teardown(test_private_buffers_queue_like_ring_buffers, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_queue_move_keeps_order_and_references, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_private_buffers_run_out_cleanly, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

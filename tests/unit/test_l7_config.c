@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "../../l7/l7_config.h"
+#include "../../l7/tls_ctx.h"
 
 #define NAME "t.conf"
 
@@ -82,9 +83,24 @@ static void test_local_config_values(void **state)
 	assert_string_equal(s->admin.socket.ptr, "run/l7-0.sock");
 	addr_format(&s->metrics_listen, buf, sizeof(buf));
 	assert_string_equal(buf, "127.0.0.1:9110");
-	assert_int_equal(s->n_listeners, 1);
+	assert_int_equal(s->n_listeners, 2);
+	l = l7_config_listener(s, "tls");
+	assert_non_null(l);
+	addr_format(&l->listen[0], buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.1:8140");
+	assert_non_null(l->tls);
+	assert_int_equal(l->tls->n_certs, 2);
+	/* relative to the config file, so the stack runs from any directory */
+	assert_string_equal(l->tls->certs[0].cert,
+			    "configs/local/../../run/certs/localhost-ecdsa.pem");
+	assert_true(l->tls->alpn_h2 && l->tls->tickets && !l->tls->refuse_authority_mismatch);
+	assert_int_equal(l->tls->handshake_timeout_ms, 10000);
+	assert_true(l->http2.enabled);
+	assert_int_equal(l->http2.max_concurrent_streams, 100);
 	l = l7_config_listener(s, "plain");
 	assert_non_null(l);
+	assert_null(l->tls);
+	assert_false(l->http2.h2c);
 	addr_format(&l->listen[0], buf, sizeof(buf));
 	assert_string_equal(buf, "127.0.0.1:8100");
 	assert_int_equal(l->proxy_protocol, L7_PP_REQUIRED);
@@ -120,6 +136,8 @@ static void test_local_config_values(void **state)
 	assert_int_equal(l7_config_build("configs/local/l7-1.conf", &s, &err), 0);
 	addr_format(&s->listeners[0].listen[0], buf, sizeof(buf));
 	assert_string_equal(buf, "127.0.0.1:8101");
+	addr_format(&s->listeners[1].listen[0], buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.1:8141");
 	assert_string_equal(s->admin.socket.ptr, "run/l7-1.sock");
 	snap_put(&s->hdr);
 }
@@ -401,6 +419,59 @@ static void test_bad_routes(void **state)
 	}
 }
 
+#define TLS_L(extra)                                                                               \
+	"listeners = ( { name = \"tls\"; listen = \"127.0.0.1:8140\"; proxy_protocol = "           \
+	"\"off\"; " extra " } );\n"
+#define CERTS "tls = { certificates = ( { cert = \"/x/a.pem\"; key = \"/x/a.key\"; } ); "
+
+/* listeners[].tls and listeners[].http2: parsed into the snapshot (the
+ * files are read when a generation is built, or by -t), ALPN follows the
+ * http2 group, and the combinations that make no sense are refused. */
+static void test_tls_http2_keys(void **state)
+{
+	struct l7_snapshot *s = build_ok(TLS_L(CERTS "client_verify = \"required\"; client_ca = "
+						     "\"ca.pem\"; client_subject_header = "
+						     "\"X-Client-Subject\"; authority_mismatch = "
+						     "\"refuse\"; };") MIN_U MIN_R);
+	const struct l7_tls_conf *t = s->listeners[0].tls;
+
+	assert_non_null(t);
+	assert_string_equal(t->certs[0].cert, "/x/a.pem");
+	assert_string_equal(t->client_ca, "ca.pem"); /* t.conf has no directory */
+	assert_string_equal(t->subject_header, "X-Client-Subject");
+	assert_int_equal(t->verify, L7_TLS_VERIFY_REQUIRED);
+	assert_true(t->refuse_authority_mismatch && t->alpn_h2);
+	snap_put(&s->hdr);
+
+	s = build_ok(TLS_L(CERTS "}; http2 = { enabled = false; };") MIN_U MIN_R);
+	assert_false(s->listeners[0].tls->alpn_h2); /* ALPN offers http/1.1 only */
+	snap_put(&s->hdr);
+
+	s = build_ok(TLS_L("http2 = { h2c = true; max_concurrent_streams = 7; };") MIN_U MIN_R);
+	assert_null(s->listeners[0].tls);
+	assert_true(s->listeners[0].http2.h2c);
+	assert_int_equal(s->listeners[0].http2.max_concurrent_streams, 7);
+	snap_put(&s->hdr);
+
+	expect_error(TLS_L(CERTS "}; http2 = { h2c = true; };") MIN_U MIN_R,
+		     NAME ":1: listeners[0].http2.h2c: is for plaintext listeners; a TLS listener "
+			  "offers h2 in ALPN");
+	expect_error(TLS_L("http2 = { enabled = false; h2c = true; };") MIN_U MIN_R,
+		     NAME ":1: listeners[0].http2.h2c: needs enabled = true");
+	expect_error(TLS_L("tls = { };") MIN_U MIN_R,
+		     NAME ":1: listeners[0].tls.certificates: required key is missing");
+	expect_error(TLS_L("tls = 1;") MIN_U MIN_R,
+		     NAME ":1: listeners[0].tls: expected a group { ... }, got 1");
+	expect_error(TLS_L(CERTS "client_subject_header = \"X-S\"; };") MIN_U MIN_R,
+		     NAME ":1: listeners[0].tls.client_subject_header: has no effect with "
+			  "client_verify = \"off\"");
+	expect_error(TLS_L("http2 = { max_concurrent_streams = 0; };") MIN_U MIN_R,
+		     NAME ":1: listeners[0].http2.max_concurrent_streams: must be between 1 and "
+			  "10000, got 0");
+	expect_error(TLS_L("http = { };") MIN_U MIN_R,
+		     NAME ":1: listeners[0].http: unknown key (did you mean 'http2'?)");
+}
+
 static void test_syntax_and_include(void **state)
 {
 	expect_error("workers = ;\n", NAME ":1: syntax error");
@@ -410,7 +481,8 @@ static void test_syntax_and_include(void **state)
 		     "bits)");
 }
 
-/* configs/bad/l7-*.conf carry their own "# expect:" line (configs/bad/README.md). */
+/* configs/bad/l7-*.conf carry their own "# expect:" line (configs/bad/README.md),
+ * checked as `-t` does: the TLS ones name certificate files that load badly. */
 static void test_bad_files(void **state)
 {
 	char line[1024], *nl;
@@ -421,7 +493,7 @@ static void test_bad_files(void **state)
 	assert_int_equal(glob("l7-*.conf", 0, NULL, &g), 0);
 	for (size_t i = 0; i < g.gl_pathc; i++) {
 		FILE *f = fopen(g.gl_pathv[i], "r");
-		struct l7_snapshot *s;
+		void *s;
 		struct cfg_err err;
 
 		assert_non_null(f);
@@ -431,7 +503,7 @@ static void test_bad_files(void **state)
 		if ((nl = strchr(line, '\n')))
 			*nl = '\0';
 		cfg_err_init(&err);
-		assert_int_not_equal(l7_config_build(g.gl_pathv[i], &s, &err), 0);
+		assert_int_not_equal(l7_config_check_build(g.gl_pathv[i], &s, &err), 0);
 		assert_null(s);
 		assert_string_equal(err.msg, line + 10);
 		checked++;
@@ -452,6 +524,9 @@ static void test_refcount_and_check(void **state)
 	assert_string_equal(s->listeners[0].name.ptr, "plain");
 	snap_put(&s->hdr);
 	cfg_err_init(&err);
+	/* -t loads the certificates of the TLS listener: made on first use,
+	 * as tools/stack does */
+	assert_int_equal(system("tools/certs run/certs >/dev/null"), 0);
 	assert_int_equal(l7_config_check_build("configs/local/l7-0.conf", &v, &err), 0);
 	assert_non_null(v);
 	l7_config_check_destroy(v);
@@ -473,6 +548,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_table),		cmocka_unit_test(test_bad_upstreams),
 	    cmocka_unit_test(test_bad_routes),		cmocka_unit_test(test_syntax_and_include),
 	    cmocka_unit_test(test_bad_files),		cmocka_unit_test(test_refcount_and_check),
+	    cmocka_unit_test(test_tls_http2_keys),
 	};
 
 	go_to_root();
