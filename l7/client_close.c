@@ -92,6 +92,11 @@ static void conn_end(struct l7_conn *c, int term, bool linger)
 		close_now(c); /* ending again while finishing: stop now */
 		return;
 	}
+	/* A TLS or HTTP/2 failure with no exchange to carry the reason into
+	 * the termination counters is counted for the connection itself. */
+	if ((term == L7_TERM_TLS || term == L7_TERM_H2) && !c->x &&
+	    !(c->h2 && l7_h2_active(c->h2->h2)))
+		metrics_inc(c->w->mw, l7m.term[term]);
 	/* The exchange frees itself once its sends in flight are back; until
 	 * then c->x still routes their completions to it. */
 	if (c->x)
