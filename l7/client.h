@@ -169,6 +169,9 @@ void l7_conn_on_kick(struct l7_conn *c);
 
 /* FLUSH: everything was sent (conn_tls.c). */
 void l7_conn_flushed(struct l7_conn *c);
+/* FLUSH: what is left of the session's frames into records, then
+ * close_notify once they all are. */
+void l7_conn_flush_tls(struct l7_conn *c);
 
 /* (Re)arms the connection timer (ms from now). */
 void l7_conn_timer(struct l7_conn *c, uint32_t ms);

@@ -77,11 +77,17 @@ static bool prepare_flush(struct l7_conn *c)
 		return false;
 	if (c->h2)
 		l7_ch2_shutdown(c, false);
-	if (c->tls && l7_tls_is_open(&c->tls->t))
-		l7_tls_close(&c->tls->t);
+	l7_conn_flush_tls(c);
+	return l7_cout_bytes(c) || l7_cout_busy(c);
+}
+
+void l7_conn_flush_tls(struct l7_conn *c)
+{
+	/* the GOAWAY goes into records first: close_notify is the last one */
 	if (c->h2 && c->tls)
 		l7_ch2_to_tls(c);
-	return l7_cout_bytes(c) || l7_cout_busy(c);
+	if (c->tls && l7_tls_is_open(&c->tls->t) && (!c->h2 || !l7_h2_out_bytes(c->h2->h2)))
+		l7_tls_close(&c->tls->t);
 }
 
 static void conn_end(struct l7_conn *c, int term, bool linger)

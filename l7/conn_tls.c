@@ -318,8 +318,7 @@ void l7_cout_done(struct l7_conn *c, int res)
 	else
 		l7_h2_out_consume(c->h2->h2, (size_t)res);
 	if (c->state == L7_CS_FLUSH) {
-		if (c->h2 && c->tls)
-			l7_ch2_to_tls(c); /* GOAWAY behind the records just sent */
+		l7_conn_flush_tls(c); /* a GOAWAY that did not fit, close_notify */
 		if (!l7_cout_bytes(c))
 			l7_conn_flushed(c);
 		else if (l7_cout_flush(c) < 0)
