@@ -172,10 +172,15 @@ run: all
 demo: all
 	@tools/demo
 
+# Programs into PREFIX/bin (the systemd units in configs/baremetal/systemd
+# expect /usr/local/bin, the default); example configs and docs under
+# PREFIX/share. configs/bad/ holds test fixtures and is not installed.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/strata/configs
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/strata/configs \
+		$(DESTDIR)$(PREFIX)/share/doc/strata
 	install -m 0755 $(PROG_BINS) $(DESTDIR)$(PREFIX)/bin/
-	cp -r configs/. $(DESTDIR)$(PREFIX)/share/strata/configs/
+	cp -r configs/local configs/testbed configs/baremetal $(DESTDIR)$(PREFIX)/share/strata/configs/
+	cp -r README.md docs/. $(DESTDIR)$(PREFIX)/share/doc/strata/
 
 format:
 	clang-format -i $$(find common l4 l7 tools tests -name '*.[ch]')
