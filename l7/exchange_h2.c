@@ -19,18 +19,57 @@
 #include "h2.h"
 #include "l7_worker.h"
 
+static void rebase(struct http1_view *v, const char *from, size_t len, char *to)
+{
+	if (v->ptr && v->ptr >= from && v->ptr < from + len)
+		v->ptr = to + (v->ptr - from);
+}
+
+/* The stream's view points into its field buffer, which goes with the
+ * stream: the stream may complete (and be freed) inside the call that
+ * gives the response's last byte, before the exchange writes its access
+ * log line. So the fields are copied into the exchange, as an HTTP/1
+ * head is (a few hundred bytes), and the views moved along. */
+static int keep_request(struct l7_exchange *x, const struct l7_h2_stream *st)
+{
+	struct http1_request *r = &x->req;
+	const char *from = st->hbuf;
+	size_t n = st->hlen;
+
+	x->req = st->req;
+	if (!n)
+		return 0;
+	if (l7_x_out_reserve((uint8_t **)&x->hcopy, &x->hcopy_cap, n) < 0)
+		return -ENOMEM;
+	memcpy(x->hcopy, from, n);
+	rebase(&r->method, from, n, x->hcopy);
+	rebase(&r->target, from, n, x->hcopy);
+	rebase(&r->scheme, from, n, x->hcopy);
+	rebase(&r->authority, from, n, x->hcopy);
+	rebase(&r->path, from, n, x->hcopy);
+	rebase(&r->query, from, n, x->hcopy);
+	rebase(&r->host, from, n, x->hcopy);
+	for (unsigned i = 0; i < r->h.nheaders; i++) {
+		rebase(&r->h.headers[i].name, from, n, x->hcopy);
+		rebase(&r->h.headers[i].value, from, n, x->hcopy);
+	}
+	return 0;
+}
+
 struct l7_exchange *l7_xh2_start(struct l7_conn *c, struct l7_h2_stream *st)
 {
 	struct l7_exchange *x = l7_x_new(c);
 
 	if (!x)
 		return NULL;
+	if (keep_request(x, st) < 0) {
+		l7_worker_gen_release(x->w, x->gen);
+		l7_worker_x_free(x->w, x);
+		return NULL;
+	}
 	x->h2 = true;
 	x->st = st;
 	st->user = x;
-	/* the views point into the stream's field buffer, which lives until
-	 * on_close: the exchange detaches from the stream before it goes */
-	x->req = st->req;
 	x->perr = st->perr;
 	x->head_done = true;
 	x->head_len = st->hlen;
