@@ -492,7 +492,12 @@ static void on_recv(struct l7_conn *c, const struct io_uring_cqe *cqe)
 		return;
 	}
 	if (cqe->res == -ENOBUFS || (cqe->res == -ECANCELED && (c->flags & L7_CF_PAUSED))) {
-		if (!(c->flags & L7_CF_PAUSED) && arm_recv(c) < 0)
+		/* Paused: the held input may have drained while the cancel
+		 * was in flight, and l7_conn_flow could not re-arm a receive
+		 * that was still live; it decides again now. */
+		if (c->flags & L7_CF_PAUSED)
+			l7_conn_flow(c);
+		else if (arm_recv(c) < 0)
 			l7_conn_close(c, L7_TERM_INTERNAL);
 		return;
 	}

@@ -271,14 +271,19 @@ static void on_recv(struct l7_uconn *u, const struct io_uring_cqe *cqe)
 	}
 	if (cqe->res > 0) {
 		l7_inq_push(&u->in, &u->w->bufs, (unsigned)bid, 0, (unsigned)cqe->res);
-		if (!more && arm_recv(u) < 0)
+		/* paused: l7_uconn_flow re-arms once the exchange drained it */
+		if (!more && !u->paused && arm_recv(u) < 0)
 			u->recv_armed = false;
 		if (u->x)
 			l7_x_on_upstream_input(u->x);
 		return;
 	}
 	if (cqe->res == -ENOBUFS || (cqe->res == -ECANCELED && u->paused)) {
-		if (!u->paused && arm_recv(u) < 0 && u->x)
+		/* Paused: the input may have drained while the cancel was in
+		 * flight, when l7_uconn_flow could not re-arm a live receive. */
+		if (u->paused)
+			l7_uconn_flow(u);
+		else if (arm_recv(u) < 0 && u->x)
 			l7_x_on_upstream_eof(u->x, -ENOBUFS);
 		return;
 	}
