@@ -16,6 +16,7 @@ import zlib
 
 import pytest
 
+import l7util
 from conftest import binary, free_port, wait_tcp
 
 HOST = "127.0.0.1"
@@ -28,132 +29,16 @@ def pattern(n):
     return (PATTERN * (n // 26 + 1))[:n]
 
 
-class Resp:
-    def __init__(self, version, status, reason, headers, body):
-        self.version = version
-        self.status = status
-        self.reason = reason
-        self.headers = headers  # list of (name, value) as received
-        self.body = body
+class Client(l7util.Client):
+    """The L7 tests' HTTP/1.x client, with strata-echo's own Host."""
 
-    def header(self, name):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
-
-    def json(self):
-        return json.loads(self.body)
-
-
-class Client:
-    """One TCP connection with a buffered HTTP/1.1 response reader."""
-
-    def __init__(self, port, timeout=10.0):
-        self.sock = socket.create_connection((HOST, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-        self.pos = 0
-
-    def close(self):
-        self.sock.close()
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def _fill(self):
-        data = self.sock.recv(1 << 20)
-        if not data:
-            raise EOFError("connection closed")
-        if self.pos > (1 << 20):
-            del self.buf[: self.pos]
-            self.pos = 0
-        self.buf += data
-
-    def read_exact(self, n):
-        while len(self.buf) - self.pos < n:
-            self._fill()
-        out = bytes(self.buf[self.pos : self.pos + n])
-        self.pos += n
-        return out
-
-    def read_until(self, sep):
-        while True:
-            i = self.buf.find(sep, self.pos)
-            if i >= 0:
-                out = bytes(self.buf[self.pos : i])
-                self.pos = i + len(sep)
-                return out
-            self._fill()
-
-    def read_line(self):
-        return self.read_until(b"\r\n")
-
-    def response(self, head=False):
-        line = self.read_line().decode("latin-1")
-        version, status, reason = (line.split(" ", 2) + [""])[:3]
-        headers = []
-        while True:
-            h = self.read_line()
-            if not h:
-                break
-            k, v = h.decode("latin-1").split(":", 1)
-            headers.append((k, v.strip()))
-        resp = Resp(version, int(status), reason, headers, b"")
-        code = resp.status
-        if head or code < 200 or code in (204, 304):
-            return resp
-        if (resp.header("transfer-encoding") or "").lower() == "chunked":
-            resp.body = self._chunked()
-        elif resp.header("content-length") is not None:
-            resp.body = self.read_exact(int(resp.header("content-length")))
-        else:
-            resp.body = self.read_to_eof()
-        return resp
-
-    def _chunked(self):
-        parts = []
-        while True:
-            size = int(self.read_line().split(b";")[0], 16)
-            if size == 0:
-                while self.read_line():
-                    pass
-                return b"".join(parts)
-            parts.append(self.read_exact(size))
-            assert self.read_line() == b""
-
-    def read_to_eof(self):
-        out = bytes(self.buf[self.pos :])
-        self.buf, self.pos = bytearray(), 0
-        while True:
-            data = self.sock.recv(1 << 20)
-            if not data:
-                return out
-            out += data
-
-    def at_eof(self, timeout=5.0):
-        """True when the server closed (FIN or reset) with nothing unread."""
-        if len(self.buf) > self.pos:
-            return False
-        self.sock.settimeout(timeout)
-        try:
-            return self.sock.recv(1) == b""
-        except ConnectionResetError:
-            return True
-        except socket.timeout:
-            return False
-
-    def request(self, method="GET", path="/", headers=(), body=None, version="HTTP/1.1"):
-        self.send(build(method, path, headers, body, version))
-        return self.response(head=method == "HEAD")
+    def request(self, method="GET", path="/", headers=(), body=None, version="HTTP/1.1",
+                host="echo"):
+        return super().request(method, path, headers, body, version, host)
 
 
 def build(method="GET", path="/", headers=(), body=None, version="HTTP/1.1"):
-    lines = [f"{method} {path} {version}", "Host: echo"]
-    lines += [f"{k}: {v}" for k, v in headers]
-    if body is not None:
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+    return l7util.build(method, path, headers, body, version, host="echo")
 
 
 def start_echo(daemons, *extra, name=NAME):
