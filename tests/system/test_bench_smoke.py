@@ -1,10 +1,10 @@
 """tools/bench/bench --smoke: the benchmark scripts run end to end.
 
 Not a performance test (timing is not pass/fail): it checks that the bench
-starts its peers, proves the plumbing, measures, writes a JSON file of the
-documented shape with real request counts, renders its report, says why a
-peer is not available, stops every process it started, and that
-tools/bench/compare reads what it wrote.
+starts its peers, proves the plumbing (over TLS and HTTP/2 too), measures,
+writes a JSON file of the documented shape with real request and handshake
+counts, renders its report, says why a peer is not available, stops every
+process it started, and that tools/bench/compare reads what it wrote.
 """
 import json
 import os
@@ -16,7 +16,10 @@ from conftest import BUILD, ROOT
 
 BENCH = ROOT / "tools" / "bench" / "bench"
 COMPARE = ROOT / "tools" / "bench" / "compare"
-WORKLOADS = {"small", "conn", "bulk", "idle"}
+# What each peer of the smoke run measures (its k16 duration is 0).
+WORKLOADS = {"l4": {"small", "conn", "bulk", "idle"}, "l7": {"small", "conn", "bulk", "idle"},
+             "tls": {"hs-full-ecdsa", "hs-resumed-ecdsa", "h2"}}
+TRAFFIC_MISSING = "strata-l7 has no rate-limit keys yet"
 
 
 def _alive(pid, start_time):
@@ -44,7 +47,7 @@ def test_exits_0_and_writes_one_results_file(smoke):
     assert len(files) == 1
     assert data["schema"] == 1 and data["mode"] == "smoke"
     assert data["machine"]["nproc"] >= 2 and "HAProxy" in data["machine"]["haproxy"]
-    assert [s["id"] for s in data["scenarios"]] == ["l4", "l7"]
+    assert [s["id"] for s in data["scenarios"]] == ["l4", "l7", "tls"]
     assert data["elapsed_s"] < 120
 
 
@@ -60,14 +63,16 @@ def test_every_peer_is_measured_or_says_why_not(smoke):
                 continue
             assert p["available"], f"{sc['id']}/{p['id']}: {p['reason']}"
             assert "127.0.0.77" in p["check"], p["check"]
-            assert {r["workload"] for r in p["runs"]} == WORKLOADS
+            want = {"small"} if p["id"] == "strata-l7-traffic" else WORKLOADS[sc["id"]]
+            assert {r["workload"] for r in p["runs"]} == want
             assert p["commands"] and all("taskset -c 0" in c for c in p["commands"])
 
 
 def test_runs_have_real_counts_and_figures(smoke):
     _, _, _, data = smoke
-    measured = [(sc, p) for sc in data["scenarios"] for p in sc["peers"] if p["runs"]]
-    assert len(measured) >= 3  # haproxy-tcp, haproxy-http, nginx-ka128 at least
+    measured = [(sc, p) for sc in data["scenarios"] if sc["id"] != "tls"
+                for p in sc["peers"] if p["runs"] and p["id"] != "strata-l7-traffic"]
+    assert len(measured) >= 2  # haproxy-tcp and nginx-ka128 at least
     for sc, p in measured:
         runs = {r["workload"]: r for r in p["runs"]}
         for w in ("small", "conn"):
@@ -87,6 +92,46 @@ def test_runs_have_real_counts_and_figures(smoke):
             assert "small.upstream_per_100" in f
 
 
+def test_tls_handshakes_resume_and_h2_runs(smoke):
+    _, _, _, data = smoke
+    tls = next(sc for sc in data["scenarios"] if sc["id"] == "tls")
+    measured = [p for p in tls["peers"] if p["runs"]]
+    assert "haproxy-https" in [p["id"] for p in measured]
+    for p in measured:
+        # certificate compared with the configured one, client address over h2
+        assert "localhost-ecdsa.pem served and verified" in p["check"], p["check"]
+        assert "over HTTP/2 (ALPN h2" in p["check"], p["check"]
+        runs = {r["workload"]: r for r in p["runs"]}
+        full, resumed = runs["hs-full-ecdsa"], runs["hs-resumed-ecdsa"]
+        assert full["requests"] > 20 and full["resumed"] == 0, full
+        assert resumed["requests"] > 20 and resumed["resumed"] == resumed["requests"], resumed
+        assert full["bytes_per_conn"] > 100  # the relayed GET / came back
+        assert runs["h2"]["requests"] > 100 and sum(runs["h2"]["errors"].values()) == 0
+        assert sum(runs["h2"]["cpu_s"].values()) > 0
+        for key in ("tls.full_ecdsa", "tls.resumed_ecdsa", "h2.rps", "h2.cpu_us"):
+            assert p["figures"][key]["median"] > 0, (p["id"], key)
+    strata = next(p for p in tls["peers"] if p["id"] == "strata-l7-tls")
+    if strata["runs"]:  # its targets are judged against nginx and HAProxy
+        judged = {t["figure"]: t for t in tls["targets"] if t["value"] is not None}
+        assert judged["h2.cpu_us"]["against_peer"] == "haproxy-https"
+
+
+def test_traffic_row_is_measured_or_not_available(smoke):
+    proc, _, _, data = smoke
+    l7 = next(sc for sc in data["scenarios"] if sc["id"] == "l7")
+    p = next(p for p in l7["peers"] if p["id"] == "strata-l7-traffic")
+    target = next(t for t in l7["targets"] if t["strata"] == "strata-l7-traffic")
+    if not p["available"] and not p["runs"]:
+        assert p["reason"] == TRAFFIC_MISSING
+        assert f"strata-l7-traffic: not available ({TRAFFIC_MISSING})" in proc.stdout
+        assert target["value"] is None
+        return
+    assert p["available"], p["reason"]
+    assert p["runs"][0]["requests"] > 100 and p["runs"][0]["errors"]["status"] == 0
+    assert target["against_peer"] == "strata-l7" and target["value"] > 0
+    assert "strata-l7" in l7["ratios"]["strata-l7-traffic"]
+
+
 def test_leaves_no_process_running(smoke):
     proc, _, _, data = smoke
     assert data["leftovers"] == []
@@ -101,9 +146,10 @@ def test_report_and_charts_are_written(smoke):
     _, out_dir, _, data = smoke
     md = (out_dir / "benchmarks-smoke.md").read_text()
     assert "## L4 alone" in md and "## L7 alone" in md and "## Headline targets" in md
+    assert "## TLS termination and HTTP/2" in md
     assert "| figure | strata-l4 | haproxy-tcp" in md
     pngs = sorted(p.name for p in (out_dir / "charts-smoke").glob("*.png"))
-    assert "l7-cpu.png" in pngs and "l4-rps.png" in pngs
+    assert "l7-cpu.png" in pngs and "l4-rps.png" in pngs and "tls-handshakes.png" in pngs
     for png in (out_dir / "charts-smoke").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "](charts-smoke/l7-cpu.png)" in md

@@ -33,7 +33,12 @@ SMALL_BODY = ("strata bench: the same small response through every relay of the 
 
 
 class Unavailable(Exception):
-    """This peer cannot run here; the message says why (shown in its rows)."""
+    """This peer cannot run here; the message says why (shown in its rows),
+    `detail` what showed it (printed while the bench runs)."""
+
+    def __init__(self, reason, detail=""):
+        super().__init__(reason)
+        self.detail = detail
 
 
 class Ports:
@@ -66,15 +71,22 @@ def _bindable(port):
 def render(template, values, dest):
     """Writes tools/bench/conf/TEMPLATE with every @KEY@ replaced; a key left
     over is a bug in the scenario table, so it raises."""
-    text = (CONF / template).read_text()
-    for _ in range(3):  # a value may itself name a key (@CERT@ in a TLS block)
-        for key, val in values.items():
-            text = text.replace(f"@{key}@", str(val))
+    # A value may itself name a key (@CERT@ in a TLS block, @CERT_RSA@ in it).
+    text = render_value((CONF / template).read_text(), values)
     left = re.findall(r"@[A-Z_]+@", text)
     if left:
         raise ValueError(f"{template}: no value for {', '.join(sorted(set(left)))}")
     pathlib.Path(dest).write_text(text)
     return dest
+
+
+def render_value(text, values):
+    """A template value with the @KEY@s it names filled in (as render does)."""
+    text = str(text)
+    for _ in range(3):
+        for key, val in values.items():
+            text = text.replace(f"@{key}@", str(val))
+    return text
 
 
 def wait_tcp(port, timeout, proc=None):
@@ -116,11 +128,19 @@ class Tier:
 
 @dataclass
 class Peer:
+    """A peer of a scenario. `workloads` (when set) limits which of the
+    scenario's workloads it runs; `baseline` names the peer it is a variant
+    of (its ratios are taken against that one too); `missing` is (regex,
+    reason): a config check failing with a line that matches means the
+    feature the peer needs is not in this build, said as `reason`."""
     id: str
     label: str
     tiers: list
     strata: bool = False
     note: str = ""
+    workloads: tuple = ()
+    baseline: str = ""
+    missing: tuple = ()
 
 
 def program(kind, bin_dir):
@@ -170,9 +190,11 @@ class Running:
         return all(p.alive() for _, p in self.procs)
 
 
-def prepare(peer, ctx, backend_addr):
+def prepare(peer, ctx, backend_addr, phase=None):
     """Renders every tier's config into its own dir and checks it. Ports are
-    taken once per peer and kept for all repetitions. Raises Unavailable."""
+    taken once per peer and kept for all repetitions; a phase (a variant of
+    the configs, e.g. the certificate's key type) adds its values and gets
+    dirs of its own. Raises Unavailable."""
     if not hasattr(peer, "_ports"):
         peer._ports = [ctx.ports.take() for _ in peer.tiers]
     plan = []
@@ -185,26 +207,31 @@ def prepare(peer, ctx, backend_addr):
         if tier.kind == "nginx" and "stream" in tier.template \
                 and not os.path.exists(NGINX_STREAM_MODULE):
             raise Unavailable("nginx stream module missing (apt-get install libnginx-mod-stream)")
-        wdir = ctx.tmp / f"{peer.id}-{tier.role}"
+        wdir = ctx.tmp / "-".join(x for x in (peer.id, tier.role, phase and phase.name) if x)
         wdir.mkdir(exist_ok=True)
         upstream = (f"127.0.0.1:{peer._ports[i + 1]}" if i + 1 < len(peer.tiers)
                     else backend_addr)
         values = dict(DIR=wdir, LISTEN=f"127.0.0.1:{peer._ports[i]}", PORT=peer._ports[i],
                       UPSTREAM=upstream, UPSTREAM_PORT=upstream.rsplit(":", 1)[1],
-                      MAXCONN=ctx.maxconn, WORKERS=1, **ctx.tls_values, **tier.values)
+                      MAXCONN=ctx.maxconn, WORKERS=1)
+        # Later sources win: the phase picks the certificate, the tier its options.
+        for more in (ctx.tls_values, phase.values if phase else {}, tier.values):
+            values.update(more)
         conf = render(tier.template, values, wdir / tier.template)
         rc, out, err = ctx.registry.run(check_argv(tier.kind, conf, ctx.bin_dir, wdir), 30)
         if rc != 0:
-            raise Unavailable(f"config check failed (exit {rc}): "
-                              + _tail(out + err).replace(str(ctx.tmp), "$BENCH_TMP"))
+            why = _tail(out + err).replace(str(ctx.tmp), "$BENCH_TMP")
+            if peer.missing and re.search(peer.missing[0], out + err):
+                raise Unavailable(peer.missing[1], detail=f"config check: {why}")
+            raise Unavailable(f"config check failed (exit {rc}): {why}")
         plan.append((tier, conf, wdir, peer._ports[i]))
     return plan
 
 
-def start(peer, ctx, backend_addr):
+def start(peer, ctx, backend_addr, phase=None):
     """Starts the peer's tiers, back first so each finds its next hop
     listening, and waits for every listener. Raises Unavailable."""
-    plan = prepare(peer, ctx, backend_addr)
+    plan = prepare(peer, ctx, backend_addr, phase)
     run = Running(peer)
     try:
         for tier, conf, wdir, port in reversed(plan):

@@ -22,6 +22,9 @@ CHARTS = [
     ("rps", "Requests per second (proxy pinned to one CPU)", "per second",
      [("small.rps", "small keep-alive"), ("16k.rps", "16 KiB keep-alive"),
       ("conn.cps", "new connections"), ("h2.rps", "HTTP/2 requests")]),
+    ("handshakes", "TLS handshakes per CPU-second of the proxy", "handshakes per CPU-second",
+     [("tls.full_ecdsa", "full, ECDSA P-256"), ("tls.resumed_ecdsa", "resumed, ECDSA P-256"),
+      ("tls.full_rsa", "full, RSA-2048"), ("tls.resumed_rsa", "resumed, RSA-2048")]),
     ("bulk", "Bulk transfer: CPU per GiB (256 MiB responses)", "CPU seconds per GiB",
      [("bulk.cpu_s_gib", "CPU per GiB")]),
     ("idle", "Memory per idle connection", "bytes",
@@ -54,7 +57,10 @@ def _keys(sc):
 # Columns of the ratio table: (figure key, short header).
 RATIO_COLS = [("small.cpu_us", "CPU / small req"), ("16k.cpu_us", "CPU / 16 KiB req"),
               ("conn.cpu_us", "CPU / new conn"), ("bulk.cpu_s_gib", "CPU / GiB"),
-              ("tls.hs_per_cpu_s", "handshakes / CPU-s"), ("h2.cpu_us", "CPU / h2 req"),
+              ("tls.full_ecdsa", "full hs / CPU-s, ECDSA"),
+              ("tls.resumed_ecdsa", "resumed hs / CPU-s, ECDSA"),
+              ("tls.full_rsa", "full hs / CPU-s, RSA"),
+              ("tls.resumed_rsa", "resumed hs / CPU-s, RSA"), ("h2.cpu_us", "CPU / h2 req"),
               ("small.rps", "small req/s"), ("16k.rps", "16 KiB req/s"),
               ("conn.cps", "new conn/s"), ("h2.rps", "h2 req/s"),
               ("small.p99_ms", "p99 small"), ("idle.rss_b", "RSS / idle conn")]
@@ -83,9 +89,12 @@ def ratio_table(sc):
         return ""
     head = ["Strata / peer"] + [h for _, h in cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    base = {p["id"]: p.get("baseline") for p in sc["peers"]}
     for s in strata:
         r = sc["ratios"][s]
-        for o in others + ["best"]:
+        # A Strata variant is shown against what it varies; the others
+        # against every peer and the best one.
+        for o in [base[s]] if base[s] else others + ["best"]:
             name = f"{s} / {o}" if o != "best" else f"**{s} / best peer**"
             row = [name]
             for k, _ in cols:
@@ -129,7 +138,7 @@ def _unavailable(sc):
 
 
 def _reps(results, sc):
-    n = results["settings"]["reps"] - len(sc.get("skipped_reps") or [])
+    n = sc.get("reps", results["settings"]["reps"]) - len(sc.get("skipped_reps") or [])
     return f"{n} repetition{'s' if n != 1 else ''}"
 
 

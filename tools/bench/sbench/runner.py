@@ -6,7 +6,7 @@ import pathlib
 import time
 
 from . import load, peers, stats
-from .scenarios import workloads
+from .scenarios import peer_workloads, phases
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
@@ -30,22 +30,30 @@ class Ctx:
         self.peer_seconds = []  # how long each measured peer repetition took
 
     def ensure_certs(self):
-        """Test certificates (tools/certs) in the temp dir, once per bench."""
+        """Test certificates (tools/certs: ECDSA P-256 and RSA-2048 for
+        localhost) in the temp dir, once per bench."""
         if self.tls_values:
             return
         d = self.tmp / "certs"
         rc, out, err = self.registry.run([ROOT / "tools" / "certs", d], 60)
         if rc != 0:
             raise RuntimeError(f"tools/certs failed: {err.strip()[-300:]}")
-        pem = d / "localhost-ecdsa-with-key.pem"  # HAProxy wants both in one file
-        pem.write_text((d / "localhost-ecdsa.pem").read_text()
-                       + (d / "localhost-ecdsa.key").read_text())
-        self.tls_values = {"CERT": d / "localhost-ecdsa.pem", "KEY": d / "localhost-ecdsa.key",
-                           "CERT_PEM": pem, "CA": d / "ca.pem"}
+        values = {"CA": d / "ca.pem"}
+        for key in ("ecdsa", "rsa"):
+            cert, priv = d / f"localhost-{key}.pem", d / f"localhost-{key}.key"
+            pem = d / f"localhost-{key}-with-key.pem"  # HAProxy wants both in one file
+            pem.write_text(cert.read_text() + priv.read_text())
+            values.update({f"CERT_{key.upper()}": cert, f"KEY_{key.upper()}": priv,
+                           f"PEM_{key.upper()}": pem})
+        # Without a phase choosing the key type: ECDSA.
+        values.update(CERT=values["CERT_ECDSA"], KEY=values["KEY_ECDSA"],
+                      CERT_PEM=values["PEM_ECDSA"])
+        self.tls_values = values
 
 
 def peer_record(peer):
     return {"id": peer.id, "label": peer.label, "strata": peer.strata,
+            "baseline": peer.baseline or None,
             "roles": [t.role for t in peer.tiers], "available": True, "reason": None,
             "check": None, "commands": [], "runs": [], "figures": {}}
 
@@ -60,10 +68,11 @@ def run_scenario(ctx, sc, only=()):
     port = int(addr.rsplit(":", 1)[1])
     counter = load.echo_conns_counter(port) if sc.backend == "echo" else None
     skipped = []
+    t0 = time.monotonic()
     try:
-        for rep in range(ctx.mode.reps):
+        for rep in range(ctx.mode.reps_for(sc.id)):
             if rep and _over_budget(ctx, [r for r in recs.values() if r["available"]]):
-                skipped = list(range(rep + 1, ctx.mode.reps + 1))
+                skipped = list(range(rep + 1, ctx.mode.reps_for(sc.id) + 1))
                 ctx.say(f"{sc.id}: repetitions {skipped} skipped to stay within "
                         f"{ctx.mode.budget_s} s")
                 break
@@ -78,7 +87,9 @@ def run_scenario(ctx, sc, only=()):
         ctx.registry.stop(backend)
     for rec in recs.values():
         rec["figures"] = stats.peer_figures(rec["runs"])
-    result = {"id": sc.id, "title": sc.title, "about": sc.about, "skipped_reps": skipped,
+    result = {"id": sc.id, "title": sc.title, "about": sc.about,
+              "reps": ctx.mode.reps_for(sc.id), "skipped_reps": skipped,
+              "elapsed_s": round(time.monotonic() - t0, 1),
               "backend": {"kind": sc.backend, "address": addr, "command": backend.command},
               "peers": list(recs.values())}
     result["ratios"] = stats.ratios(result["peers"])
@@ -95,47 +106,77 @@ def _over_budget(ctx, live):
 
 
 def _one_rep(ctx, sc, peer, rec, rep, addr, backend, counter):
-    tag = f"{sc.id} rep {rep + 1}/{ctx.mode.reps} {peer.id}"
+    """One repetition of one peer: a start, check and measurement per phase."""
+    tag = f"{sc.id} rep {rep + 1}/{ctx.mode.reps_for(sc.id)} {peer.id}"
     with open("/proc/loadavg") as f:  # how busy the shared box was, for the reader
         rec.setdefault("loadavg", []).append(float(f.read().split()[0]))
     t0 = time.monotonic()
+    parts = []
+    for phase in phases(sc, ctx.mode):
+        if not _one_phase(ctx, sc, peer, rec, rep, phase, addr, backend, counter, parts):
+            return
+    ctx.peer_seconds.append(time.monotonic() - t0)
+    ctx.say(f"{tag}: " + " | ".join(parts) + f" ({time.monotonic() - t0:.0f} s)")
+
+
+def _check(ctx, sc, run, backend, phase):
+    if sc.check == "pp":
+        return load.check_pp(run.front_port, backend.workdir / "pp.log")
+    if sc.scheme == "https":
+        cert = peers.render_value(phase.values.get("CERT", "@CERT@"), ctx.tls_values)
+        return load.check_tls(ctx, run.front_port, ctx.tls_values["CA"], cert)
+    return load.check_xff(run.front_port)
+
+
+def _one_phase(ctx, sc, peer, rec, rep, phase, addr, backend, counter, parts):
+    """Starts the peer with the phase's configs, checks its plumbing and
+    measures the phase's workloads; False when the peer is out of the
+    scenario from now on (the record says why)."""
     try:
-        run = peers.start(peer, ctx, addr)
+        run = peers.start(peer, ctx, addr, phase)
     except peers.Unavailable as e:
         rec["available"], rec["reason"] = False, str(e)
-        ctx.say(f"{peer.id}: not available ({e})")
-        return
+        ctx.say(f"{peer.id}: not available ({e})" + (f": {e.detail}" if e.detail else ""))
+        return False
     try:
-        rec["commands"] = run.commands
+        rec["commands"] = _merge(rec["commands"], run.commands)
         try:
-            check = (load.check_pp(run.front_port, backend.workdir / "pp.log")
-                     if sc.check == "pp" else
-                     load.check_xff(run.front_port, ctx.tls_values.get("CA")
-                                    if sc.scheme == "https" else None))
+            check = _check(ctx, sc, run, backend, phase)
         except (load.CheckFailed, OSError, ValueError, KeyError) as e:
             rec["available"], rec["reason"] = False, f"plumbing check failed: {e}"
             ctx.say(f"{peer.id}: not measured (plumbing check failed: {e})")
-            return
-        rec["check"] = rec["check"] or check
-        parts = _measure(ctx, sc, run, rec, rep, counter)
-        ctx.say(f"{tag}: " + " | ".join(parts))
-        ctx.peer_seconds.append(time.monotonic() - t0)
+            return False
+        rec.setdefault("checks", {}).setdefault(phase.name or "-", check)
+        rec["check"] = "; ".join(rec["checks"].values())
+        parts += _measure(ctx, sc, peer, run, rec, rep, phase, counter)
+        return True
     except (RuntimeError, OSError, peers.Unavailable) as e:
         rec["available"], rec["reason"] = False, f"failed in repetition {rep + 1}: {e}"
         ctx.say(f"{peer.id}: failed ({e})")
+        return False
     finally:
         peers.stop(run, ctx)
 
 
-def _measure(ctx, sc, run, rec, rep, counter):
+def _merge(old, new):
+    return old + [c for c in new if c not in old]
+
+
+def _measure(ctx, sc, peer, run, rec, rep, phase, counter):
     url = f"{sc.scheme}://127.0.0.1:{run.front_port}"
     mode = ctx.mode
     if mode.warm:
-        load.wrk_run(ctx, run.pids_by_role(), url + "/", mode.conns, mode.warm)
+        if sc.scheme == "https":
+            load.s_time_run(ctx, run.pids_by_role(), run.front_port, mode.warm, False)
+        else:
+            load.wrk_run(ctx, run.pids_by_role(), url + "/", mode.conns, mode.warm)
     parts = []
-    for name, path, conns, secs, close in workloads(mode, sc):
+    for name, path, conns, secs, close in peer_workloads(peer, phase, mode):
         if name == "h2":
             res = load.h2load_run(ctx, run.pids_by_role(), url + path, conns, secs)
+        elif name.startswith("hs-"):
+            res = load.s_time_run(ctx, run.pids_by_role(), run.front_port, secs,
+                                  name.startswith("hs-resumed"))
         else:
             res = load.wrk_run(ctx, run.pids_by_role(), url + path, conns, secs, close,
                                counter)
@@ -145,7 +186,7 @@ def _measure(ctx, sc, run, rec, rep, counter):
                    figures=stats.run_figures(name, res, sc.scheme))
         rec["runs"].append(res)
         parts.append(_brief(name, res))
-    if "idle" not in sc.workloads:
+    if "idle" not in phase.workloads or (peer.workloads and "idle" not in peer.workloads):
         return parts
     try:
         res = load.idle_run(ctx, run.all_pids(), run.front_port, mode.idle)
@@ -170,6 +211,9 @@ def _brief(name, res):
         return f"conn {f.get('conn.cps', 0):,.0f}/s {f.get('conn.cpu_us', 0):.1f} µs{warn}"
     if name == "h2":
         return f"h2 {f.get('h2.rps', 0):,.0f}/s {f.get('h2.cpu_us', 0):.2f} µs{warn}"
+    if name.startswith("hs-"):
+        key = stats.hs_key(name)
+        return f"{name[3:]} {f.get(key, 0):,.0f}/CPU-s{warn}"
     if name == "bulk":
         return (f"bulk {f.get('bulk.mib_s', 0):,.0f} MiB/s "
                 f"{f.get('bulk.cpu_s_gib', 0):.3f} s/GiB{warn}")

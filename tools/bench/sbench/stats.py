@@ -34,7 +34,13 @@ FIGURES = [
     Figure("conn.cpu_s_10k", "CPU per 10k new connections", "s", "lower", "{:.3f}"),
     Figure("conn.upstream_per_100", "upstream connections opened per 100 client connections",
            "", "lower", "{:.1f}"),
-    Figure("tls.hs_per_cpu_s", "TLS handshakes per CPU-second (new connections)", "/s",
+    Figure("tls.full_ecdsa", "full TLS handshakes per CPU-second, ECDSA P-256", "/CPU-s",
+           "higher", "{:,.0f}"),
+    Figure("tls.resumed_ecdsa", "resumed TLS handshakes per CPU-second, ECDSA P-256",
+           "/CPU-s", "higher", "{:,.0f}"),
+    Figure("tls.full_rsa", "full TLS handshakes per CPU-second, RSA-2048", "/CPU-s",
+           "higher", "{:,.0f}"),
+    Figure("tls.resumed_rsa", "resumed TLS handshakes per CPU-second, RSA-2048", "/CPU-s",
            "higher", "{:,.0f}"),
     Figure("h2.rps", "HTTP/2 req/s (h2load, 10 streams per connection)", "req/s", "higher",
            "{:,.0f}"),
@@ -56,8 +62,16 @@ def figure(key):
     if key in BY_KEY:
         return BY_KEY[key]
     base, _, role = key.rpartition(".")
-    f = BY_KEY[base]
+    f = BY_KEY.get(base)
+    if f is None:  # a figure an older bench wrote and this one no longer defines
+        return Figure(key, key, "", "lower", "{:.4g}")
     return Figure(key, f"{f.label} ({role} tier)", f.unit, f.better, f.fmt)
+
+
+def hs_key(workload):
+    """The figure of a handshake run: hs-full-ecdsa -> tls.full_ecdsa."""
+    _, kind, key = workload.split("-")
+    return f"tls.{kind}_{key}"
 
 
 def errors_of(res):
@@ -90,8 +104,9 @@ def run_figures(workload, res, scheme="http"):
         out["conn.cpu_s_10k"] = cpu * 1e4 / n
         if "backend_conns_opened" in res:
             out["conn.upstream_per_100"] = 100.0 * res["backend_conns_opened"] / n
-        if scheme == "https" and cpu > 0:
-            out["tls.hs_per_cpu_s"] = n / cpu
+    elif w.startswith("hs-"):
+        if cpu > 0:
+            out[hs_key(w)] = n / cpu
     elif w == "h2":
         out["h2.rps"] = n / dur
         out["h2.cpu_us"] = cpu * 1e6 / n
@@ -133,13 +148,15 @@ def best_peer(peers, key):
 
 
 def ratios(peers):
-    """{strata id: {peer id or "best": {key: ratio}}}, from medians."""
+    """{strata id: {peer id or "best": {key: ratio}}}, from medians. A
+    Strata variant (a peer with a baseline) is also divided by its baseline."""
     out = {}
     for s in (p for p in peers if p["strata"] and p.get("figures")):
         r = out.setdefault(s["id"], {})
         for key, agg in s["figures"].items():
             for p in peers:
-                if p["strata"] or key not in p.get("figures", {}):
+                if (p["strata"] and p["id"] != s.get("baseline")) \
+                        or key not in p.get("figures", {}):
                     continue
                 den = p["figures"][key]["median"]
                 if den:
