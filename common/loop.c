@@ -235,6 +235,15 @@ unsigned loop_slot_inflight(const struct loop *l, int id)
 	return l->slots[id].inflight;
 }
 
+bool loop_slot_parked(const struct loop *l, int id)
+{
+	assert((unsigned)id < l->nslots);
+	for (uint32_t i = 0; i < l->nparked; i++)
+		if (loop_ud_idx(l->parked[i].ud) == (uint32_t)id)
+			return true;
+	return false;
+}
+
 /* --- dispatch -------------------------------------------------------------------- */
 
 static void dispatch_internal(struct loop *l, const struct io_uring_cqe *cqe)

@@ -164,6 +164,11 @@ void loop_slot_abandon(struct loop *loop, int id);
 /* Requests in flight for the slot (parked recvs included). */
 unsigned loop_slot_inflight(const struct loop *loop, int id);
 
+/* True when a recv of the slot waits in the loop for buffers (parked: not
+ * in the kernel yet, so nothing done to the socket completes it; only a
+ * cancel does). */
+bool loop_slot_parked(const struct loop *loop, int id);
+
 /* --- requests -----------------------------------------------------------------
  * Each helper queues one request for slot `id` (open or closing) and counts
  * it in flight; the loop submits it with the turn's wait. An op number names

@@ -50,6 +50,25 @@ static void start_linger(struct l7_conn *c)
 		l7_conn_close(c, L7_TERM_OK);
 }
 
+/* The usual end of a connection: nothing in flight but the multishot recv
+ * (or not even that, when the client's FIN ended it). shutdown(2) wakes
+ * that recv, whose last completion is then a plain 0, and sends the FIN
+ * the close would have sent: no cancel request, which costs the kernel a
+ * search of the ring's requests (by descriptor: all of them) and two
+ * completions. A parked recv is not in the kernel; anything else in
+ * flight (a send) is cancelled as before. */
+static bool end_by_shutdown(struct l7_conn *c)
+{
+	struct loop *loop = c->w->loop;
+	unsigned n = loop_slot_inflight(loop, c->slot);
+
+	if (n == 0)
+		return true;
+	if (n != 1 || !(c->flags & L7_CF_RECV) || loop_slot_parked(loop, c->slot))
+		return false;
+	return shutdown(c->fd, SHUT_RDWR) == 0;
+}
+
 static void close_now(struct l7_conn *c)
 {
 	struct l7_worker *w = c->w;
@@ -58,10 +77,10 @@ static void close_now(struct l7_conn *c)
 	loop_timer_cancel(w->loop, &c->t);
 	l7_inq_clear(&c->in, &w->bufs);
 	l7_hbuf_free(&c->hb);
-	/* One cancel for every request on the socket, and the close through
-	 * the ring (batched with the turn's other requests): on_free runs
-	 * once all of them are back. */
-	if (loop_prep_cancel_fd(w->loop, c->slot, c->fd) < 0)
+	/* The recv ended by shutdown(2), or one cancel for every request on
+	 * the socket; the close goes through the ring (batched with the
+	 * turn's other requests): on_free runs once all of them are back. */
+	if (!end_by_shutdown(c) && loop_prep_cancel_fd(w->loop, c->slot, c->fd) < 0)
 		loop_prep_cancel_slot(w->loop, c->slot);
 	if (loop_prep_close(w->loop, c->slot, L7_COP_CLOSE, c->fd) == 0)
 		c->fd = -1;

@@ -89,10 +89,12 @@ void l7_worker_conn_free(struct l7_worker *w, struct l7_conn *c)
 	w->conn_free = c;
 }
 
-/* Exchanges are large (two parsed heads, head buffers): the free list keeps
- * at most L7_X_FREE_MAX of them, enough to absorb the ups and downs of a
- * steady load without malloc, while a burst of concurrent requests does
- * not leave its peak allocated for good. */
+/* Exchanges are large (two parsed heads, head buffers): the free list
+ * keeps what the load used lately, so the ups and downs of a steady load
+ * (50 connections answered in bursts of a few dozen per turn) need no
+ * calloc of 11 KiB, while a burst of concurrent requests does not leave
+ * its peak allocated for good: each tick frees the exchanges that stayed
+ * unused since the last one (x_free_low), down to L7_X_FREE_KEEP. */
 static void x_destroy(struct l7_exchange *x)
 {
 	free(x->out_up);
@@ -108,8 +110,24 @@ struct l7_exchange *l7_worker_x_alloc(struct l7_worker *w)
 	if (!x)
 		return calloc(1, sizeof(*x));
 	w->x_free = x->next_free;
-	w->n_x_free--;
+	if (--w->n_x_free < w->x_free_low)
+		w->x_free_low = w->n_x_free;
 	return x;
+}
+
+void l7_worker_x_shrink(struct l7_worker *w)
+{
+	uint32_t excess = w->x_free_low > L7_X_FREE_KEEP ? w->x_free_low - L7_X_FREE_KEEP : 0;
+
+	for (; excess && w->x_free; excess--) {
+		struct l7_exchange *x = w->x_free;
+
+		w->x_free = x->next_free;
+		w->n_x_free--;
+		x_destroy(x);
+		w->x_destroyed = true;
+	}
+	w->x_free_low = w->n_x_free;
 }
 
 void l7_worker_x_free(struct l7_worker *w, struct l7_exchange *x)
@@ -238,6 +256,7 @@ static void on_tick(struct loop *loop, struct timer *t)
 	l7_uconn_tick(w, false);
 	if (w->pbuf_starved)
 		unstarve(w);
+	l7_worker_x_shrink(w);
 	/* After a burst: give the freed exchanges' pages back (glibc keeps
 	 * freed heap memory otherwise), at most every L7_TRIM_MS, off the
 	 * request path. */

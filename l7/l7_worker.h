@@ -3,9 +3,11 @@
  *
  * Shared-nothing: everything here is touched only by its worker's thread,
  * except struct l7_proc (process-wide flags and counters, atomics) and the
- * upstream state in upstream.h. Connections, exchanges and upstream
- * connections come from per-worker free lists that grow in chunks and never
- * shrink, so the request path does not call malloc.
+ * upstream state in upstream.h. Connections and upstream connections come
+ * from per-worker free lists that grow in chunks and never shrink;
+ * exchanges from a free list that the housekeeping tick shrinks by what
+ * went unused, so the request path does not call malloc under a steady
+ * load and a burst does not stay allocated.
  */
 #ifndef STRATA_L7_WORKER_H
 #define STRATA_L7_WORKER_H
@@ -28,7 +30,8 @@ struct l7_uconn;
 
 #define L7_TICK_MS     100 /* housekeeping: access log, local idle pool moves */
 #define L7_ALLOC_CHUNK 64  /* objects allocated at once when a free list is empty */
-#define L7_X_FREE_MAX  16  /* free exchanges kept per worker */
+#define L7_X_FREE_MAX  256 /* free exchanges a worker may keep */
+#define L7_X_FREE_KEEP 16  /* kept however long they stay unused */
 #define L7_TRIM_MS     200 /* malloc_trim() at most this often, after bursts */
 #define L7_LSLOTS      (L7_MAX_LSOCKS * 4)
 
@@ -77,7 +80,8 @@ struct l7_worker {
 	struct l7_conn *conn_free;
 	struct l7_exchange *x_free;
 	uint32_t n_x_free;
-	bool x_destroyed; /* exchanges freed since the last trim */
+	uint32_t x_free_low; /* fewest free exchanges since the last tick */
+	bool x_destroyed;    /* exchanges freed since the last trim */
 	uint64_t last_trim_ms;
 	struct l7_uconn *u_free;
 	uint32_t nconns;
@@ -107,6 +111,9 @@ struct l7_conn *l7_worker_conn_alloc(struct l7_worker *w);
 void l7_worker_conn_free(struct l7_worker *w, struct l7_conn *c);
 struct l7_exchange *l7_worker_x_alloc(struct l7_worker *w);
 void l7_worker_x_free(struct l7_worker *w, struct l7_exchange *x);
+/* Housekeeping: frees the free exchanges that stayed unused since the
+ * last call, keeping at least L7_X_FREE_KEEP. */
+void l7_worker_x_shrink(struct l7_worker *w);
 struct l7_uconn *l7_worker_u_alloc(struct l7_worker *w);
 void l7_worker_u_free(struct l7_worker *w, struct l7_uconn *u);
 

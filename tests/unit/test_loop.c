@@ -572,6 +572,68 @@ static void test_cancel_recv(void **state)
 	close(b);
 }
 
+/* --- a recv parked on a dry ring is reported as parked ------------------------------------ */
+
+struct dry {
+	struct h_owner o;
+	unsigned nheld;
+	int held[8];
+};
+
+static void on_dry(struct h_owner *o, unsigned op, const struct io_uring_cqe *cqe)
+{
+	struct dry *d = o->ctx;
+	int bid = loop_cqe_bid(cqe);
+
+	if (bid >= 0 && d->nheld < 8)
+		d->held[d->nheld++] = bid; /* kept: the ring runs dry */
+	if (!loop_cqe_more(cqe) && (cqe->res > 0 || cqe->res == -ENOBUFS))
+		assert_int_equal(loop_prep_recv(o->loop, o->id, OP_RECV, o->fd), 0);
+}
+
+static bool dry_parked(void *arg)
+{
+	struct dry *d = arg;
+
+	return loop_slot_parked(d->o.loop, d->o.id);
+}
+
+static void test_slot_parked(void **state)
+{
+	struct loop_params p = h_params;
+	struct h_owner other;
+	struct dry d = {.nheld = 0};
+	struct loop *l;
+	int a, b;
+
+	p.buf_count = 2;
+	p.buf_size = 64;
+	l = loop_create(&p);
+	assert_non_null(l);
+	h_tcp_pair(&a, &b);
+	h_owner_open(&d.o, l, b);
+	h_owner_open(&other, l, a);
+	d.o.handler = on_dry;
+	d.o.ctx = &d;
+	assert_int_equal(loop_prep_recv(l, d.o.id, OP_RECV, b), 0);
+	assert_false(loop_slot_parked(l, d.o.id)); /* in the kernel */
+	for (int i = 0; i < 8 && !dry_parked(&d); i++) {
+		assert_int_equal(write(a, "0123456789abcdef0123456789abcdef0123456789abcdef", 48),
+				 48);
+		loop_run_once(l, 5);
+	}
+	assert_true(h_run_until(l, dry_parked, &d, 3000));
+	assert_false(loop_slot_parked(l, other.id));
+	assert_int_equal(loop_prep_cancel_slot(l, d.o.id), 0);
+	assert_true(h_run_until(l, slot_idle, &d.o, 3000));
+	assert_false(loop_slot_parked(l, d.o.id));
+	for (unsigned i = 0; i < d.nheld; i++)
+		bufring_put(loop_bufring(l), (unsigned)d.held[i]);
+	loop_destroy(l);
+	close(a);
+	close(b);
+}
+
 /* --- timers drive the wait; an idle loop sleeps -------------------------------------- */
 
 static uint64_t fired_at;
@@ -1037,7 +1099,7 @@ static void test_stop_with_inflight(void **state)
 	    cmocka_unit_test(test_ring_failure_ends_run_at_once),                                  \
 	    cmocka_unit_test(test_abandoned_accept_closes_late_fds),                               \
 	    cmocka_unit_test(test_post_at_destroy), cmocka_unit_test(test_nop),                    \
-	    cmocka_unit_test(test_stop_with_inflight)
+	    cmocka_unit_test(test_stop_with_inflight), cmocka_unit_test(test_slot_parked)
 
 int main(void)
 {
