@@ -123,6 +123,7 @@ struct l7_conn {
 	struct l7_ctls *tls;	   /* TLS listeners (heap); NULL: plaintext */
 	struct l7_ch2 *h2;	   /* HTTP/2 session (heap); NULL: HTTP/1 */
 	struct l7_conn *kick_next; /* worker's list of connections kicked this turn */
+	uint32_t cl_ticket;	   /* max_conns_per_ip count (traffic.h); 0: none */
 };
 
 /* Takes an accepted socket on listener `li` of the worker's generation.

@@ -14,6 +14,7 @@
 #include "conn_tls.h"
 #include "exchange.h"
 #include "l7_worker.h"
+#include "traffic.h"
 
 static const struct l7_timeouts *timeouts(const struct l7_conn *c)
 {
@@ -244,6 +245,7 @@ void l7_conn_on_free(struct loop *loop, void *obj)
 	l7_ch2_free(c);
 	l7_ctls_free(c);
 	metrics_dec(w->mw, c->gen->lst[c->li].m.active);
+	l7_traffic_conn_release(c->cl_ticket);
 	l7_gen_put(c->gen);
 	free(c->uid);
 	if (c->prev)

@@ -16,6 +16,7 @@
 #include "intake.h"
 #include "l7_worker.h"
 #include "term.h"
+#include "traffic.h"
 
 static int keep_header(struct l7_conn *c, const struct proxy_hdr *h)
 {
@@ -127,5 +128,9 @@ void l7_conn_intake(struct l7_conn *c)
 	l7_conn_consume(c, (size_t)ret);
 	if (c->flags & L7_CF_LOCAL)
 		metrics_inc(c->w->mw, gl->m.local_health);
+	else if (l7_traffic_conn_admit(c, &c->cl_ticket) < 0) {
+		l7_conn_close(c, L7_TERM_INTAKE_PER_IP); /* max_conns_per_ip */
+		return;
+	}
 	l7_conn_ready(c);
 }

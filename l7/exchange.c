@@ -18,6 +18,7 @@
 #include "l7_log.h"
 #include "respond.h"
 #include "route.h"
+#include "traffic.h"
 #include "uconn.h"
 #include "l7_worker.h"
 
@@ -366,6 +367,37 @@ static void answer_route(struct l7_exchange *x, const struct l7_route *r, const 
 		   close);
 }
 
+/* RFC 6585 §4: 429 with Retry-After and the RateLimit fields
+ * (ratelimit.h); true when the route's limits refused the request. */
+static bool rate_limited(struct l7_exchange *x)
+{
+	struct l7_rl_result res;
+	const struct l7_rl_policy *p = l7_traffic_rate_check(x, &res);
+	bool close = !x->client_keep || !x->up_done;
+	int n;
+
+	if (!p)
+		return false;
+	x->term = L7_TERM_RATE_LIMITED;
+	n = l7_rl_respond_429(x->out_cl, x->out_cl_cap, p, &res, close);
+	send_local(x, n, 429, close);
+	return true;
+}
+
+/* A split route: the exchange continues on the chosen side's copy of the
+ * route. False when it was answered (no side takes requests: 503). */
+static bool split_side(struct l7_exchange *x)
+{
+	int side = l7_traffic_split_pick(x);
+
+	if (side < 0) {
+		l7_x_local_error(x, 503, L7_TERM_NO_SERVER, "no side of the split takes requests");
+		return false;
+	}
+	x->route = &x->route->split_routes[side];
+	return true;
+}
+
 void l7_x_route(struct l7_exchange *x)
 {
 	const struct l7_listener *l = x_listener(x);
@@ -384,6 +416,10 @@ void l7_x_route(struct l7_exchange *x)
 		l7_x_local_error(x, 404, L7_TERM_NO_ROUTE, NULL);
 		return;
 	}
+	if (x->route->n_rate_limits && rate_limited(x))
+		return;
+	if (x->route->action == L7_ACT_SPLIT && !split_side(x))
+		return;
 	if (x->route->action != L7_ACT_UPSTREAM) {
 		answer_route(x, x->route, host, mc.host_len);
 		return;
@@ -412,6 +448,7 @@ static void x_release(struct l7_exchange *x)
 	struct l7_bufs *b = &x->w->bufs;
 
 	loop_timer_cancel(x->w->loop, &x->t);
+	l7_traffic_req_end(x);
 	l7_hbuf_free(&x->body);
 	l7_hbuf_free(&x->rhb);
 	free(x->stage);

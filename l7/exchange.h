@@ -43,6 +43,7 @@
 
 #include "http1_chunked.h"
 #include "http1_parse.h"
+#include "breaker.h"
 #include "l7_buf.h"
 #include "l7_config.h"
 #include "term.h"
@@ -157,6 +158,17 @@ struct l7_exchange {
 	char req_id[3 * 128 + 24];
 	uint16_t req_id_len;
 	struct addr client, local; /* expanded from the connection */
+	/* traffic management (traffic.h) */
+	bool tr_req;	       /* request limits and budget counted */
+	bool tr_brk;	       /* a breaker ticket is held for tr_brk_si */
+	bool tr_pending;       /* counted in max_pending */
+	bool tr_retry;	       /* a retry budget slot is held */
+	uint8_t split_why;     /* enum l7_split_why + 1; 0: not a split */
+	uint8_t rl_verdict;    /* enum l7_tr_rl + 1 of rl_policy; 0: none */
+	int16_t tr_brk_si;     /* server of the ticket */
+	uint32_t backoff_ms;   /* wait before the retry being set up */
+	const char *rl_policy; /* the policy that limited (or would have) */
+	struct l7_brk_ticket brk;
 	/* Large members last: x_reset() clears everything before `req` only;
 	 * the parsers reset their heads, the chunked decoders are initialised
 	 * when used and the send batches by l7_tx_init(). */
@@ -200,7 +212,7 @@ void l7_x_on_upstream_sent(struct l7_exchange *x, int res);
 void l7_x_abort(struct l7_exchange *x, int term);
 
 /* Internal to exchange*.c -------------------------------------------------- */
-enum l7_tmode { L7_TM_NONE, L7_TM_SEND, L7_TM_READ, L7_TM_CLIENT, L7_TM_BODY };
+enum l7_tmode { L7_TM_NONE, L7_TM_SEND, L7_TM_READ, L7_TM_CLIENT, L7_TM_BODY, L7_TM_BACKOFF };
 void l7_x_begin_upstream(struct l7_exchange *x);
 void l7_x_release_upstream(struct l7_exchange *x, bool reusable);
 void l7_x_maybe_free(struct l7_exchange *x);
@@ -217,6 +229,8 @@ void l7_x_local_error(struct l7_exchange *x, int status, int term, const char *w
 void l7_x_finish(struct l7_exchange *x);
 void l7_x_route(struct l7_exchange *x);
 void l7_x_connect(struct l7_exchange *x);
+/* A retry: after its backoff (traffic.h) or at once. */
+void l7_x_retry(struct l7_exchange *x);
 void l7_x_fail(struct l7_exchange *x, int term, int status);
 void l7_x_pump_up(struct l7_exchange *x);
 void l7_x_pump_down(struct l7_exchange *x);

@@ -273,7 +273,7 @@ void l7_x_on_upstream_sent(struct l7_exchange *x, int res)
 	if (x->retry_pending) {
 		x->retry_pending = false;
 		l7_tx_clear(&x->tx_up, &x->w->bufs);
-		l7_x_connect(x);
+		l7_x_retry(x);
 		return;
 	}
 	if (!x->u)

@@ -23,6 +23,7 @@
 #include "headers.h"
 #include "respond.h"
 #include "sticky.h"
+#include "traffic.h"
 #include "uconn.h"
 #include "upstream.h"
 #include "l7_worker.h"
@@ -66,6 +67,12 @@ void l7_x_begin_upstream(struct l7_exchange *x)
 	if (up->balance == BALANCE_MAGLEV)
 		x->hash_key = l7_hash_request(up, &x->req, &x->client);
 	x->t_first_ms = loop_now_ms(x->w->loop);
+	if (!l7_traffic_req_begin(x)) {
+		/* max_requests: fail fast rather than queue (Envoy's circuit
+		 * breaker thresholds) */
+		l7_x_local_error(x, 503, L7_TERM_OVERFLOW, NULL);
+		return;
+	}
 	if (x->req.h.expect_continue && !x->up_done)
 		send_continue(x);
 	/* A small body that came with its head is copied too: the request can
@@ -97,12 +104,36 @@ static int pick(struct l7_exchange *x)
 			     up->n_servers <= 64 ? x->excluded : NULL);
 }
 
+/* A server whose breaker admits the attempt: an open one is skipped
+ * (on_open = next) or ends the search (fail). -1 with *rejected when a
+ * breaker turned the last candidate away. */
+static int pick_admitted(struct l7_exchange *x, bool *rejected)
+{
+	const struct l7_upstream *up = ucfg(x);
+	int idx = pick(x);
+
+	*rejected = false;
+	for (uint32_t n = 0; idx >= 0 && n <= up->n_servers; n++) {
+		if (l7_traffic_brk_allow(x, idx))
+			return idx;
+		*rejected = true;
+		if (up->breaker.on_open == L7_BRK_ON_OPEN_FAIL || up->n_servers > 64)
+			return -1;
+		x->excluded[idx] = true;
+		x->sticky_named = NULL;
+		idx = pick(x);
+	}
+	return idx < 0 ? -1 : idx;
+}
+
 void l7_x_release_upstream(struct l7_exchange *x, bool reusable)
 {
 	struct l7_uconn *u = x->u;
 	struct l7_gen_upstream *gu = l7_x_upstream(x);
 
 	loop_timer_cancel(x->w->loop, &x->t);
+	l7_traffic_outcome(x, false);
+	l7_traffic_pending_end(x);
 	if (x->srv_active) {
 		struct l7_server_rt *srv = gu->rt.srv[x->srv_idx];
 
@@ -138,31 +169,32 @@ void l7_x_fail(struct l7_exchange *x, int term, int status)
 	l7_x_local_error(x, status, term, l7_term_text((enum l7_term)term));
 }
 
-static void no_server(struct l7_exchange *x)
+static void no_server(struct l7_exchange *x, bool rejected)
 {
-	if (x->tries) {
+	if (x->tries && x->fail_term) {
 		/* Everything tried failed: answer with what the last one did. */
 		l7_x_fail(x, x->fail_term, x->fail_status);
 		return;
 	}
 	metrics_inc(x->w->mw, l7_x_upstream(x)->m.no_server);
-	l7_x_fail(x, L7_TERM_NO_SERVER, 503);
+	l7_x_fail(x, rejected ? L7_TERM_BREAKER_OPEN : L7_TERM_NO_SERVER, 503);
 }
 
 void l7_x_connect(struct l7_exchange *x)
 {
 	struct l7_gen_upstream *gu = l7_x_upstream(x);
 	struct l7_server_rt *srv;
-	bool ready;
+	bool ready, rejected;
 	int idx, err;
 
 	/* A new attempt starts from a clean response side. */
 	x->resp_eof = false;
 	l7_hbuf_free(&x->rhb);
 	x->rlast_len = 0;
-	idx = pick(x);
+	x->t_head_ns = 0; /* the breaker judges this attempt's head */
+	idx = pick_admitted(x, &rejected);
 	if (idx < 0) {
-		no_server(x);
+		no_server(x, rejected);
 		return;
 	}
 	x->srv_idx = idx;
@@ -181,6 +213,11 @@ void l7_x_connect(struct l7_exchange *x)
 		log_rl(LOG_LVL_ERR, "conn %llx: cannot open an upstream connection: %s",
 		       (unsigned long long)x->c->id, strerror(-err));
 		l7_x_upstream_failed(x, L7_TERM_CONNECT_ERROR, 502, L7_RETRY_CONNECT_ERROR);
+		return;
+	}
+	if (!ready && !l7_traffic_pending_begin(x)) {
+		l7_x_release_upstream(x, false);
+		l7_x_fail(x, L7_TERM_OVERFLOW, 503);
 		return;
 	}
 	atomic_fetch_add_explicit(&srv->requests, 1, memory_order_relaxed);
@@ -209,6 +246,10 @@ void l7_x_upstream_failed(struct l7_exchange *x, int term, int status, int cond)
 	bool stale = reused && term == L7_TERM_UPSTREAM_RESET && x->stale_retries < 2;
 	int idx = x->srv_idx;
 
+	uint32_t backoff = 0;
+
+	/* a stale pooled connection says nothing about the server's health */
+	l7_traffic_outcome(x, !stale);
 	if (idx >= 0 && !stale) {
 		metrics_inc(x->w->mw, gu->ms[idx].failures);
 		l7_server_report(gu->rt.srv[idx], false, up->passive.failures,
@@ -233,18 +274,41 @@ void l7_x_upstream_failed(struct l7_exchange *x, int term, int status, int cond)
 		   !method_idempotent(x->req.method_id)) {
 		l7_x_fail(x, term, status);
 		return;
+	} else if (!l7_traffic_retry_begin(x, &backoff)) {
+		log_rl(LOG_LVL_INFO, "conn %llx: %s on %s, retry budget of %s spent",
+		       (unsigned long long)x->c->id, l7_term_name((enum l7_term)term),
+		       up->servers[idx >= 0 ? idx : 0].name.ptr, up->name.ptr);
+		l7_x_fail(x, term, status);
+		return;
 	} else {
 		metrics_inc(x->w->mw, gu->m.retries);
 		log_rl(LOG_LVL_INFO, "conn %llx: %s on %s, retrying (attempt %u of %u)",
 		       (unsigned long long)x->c->id, l7_term_name((enum l7_term)term),
 		       up->servers[idx >= 0 ? idx : 0].name.ptr, x->tries + 1, up->retry.tries);
 	}
+	x->backoff_ms = backoff;
 	if (x->tx_up.busy || x->u_closing) {
 		x->retry_pending = true; /* the send completion clears tx_up */
 		return;
 	}
 	l7_tx_clear(&x->tx_up, &x->w->bufs);
-	l7_x_connect(x);
+	l7_x_retry(x);
+}
+
+void l7_x_retry(struct l7_exchange *x)
+{
+	uint32_t ms = x->backoff_ms;
+
+	x->backoff_ms = 0;
+	if (!ms) {
+		l7_x_connect(x);
+		return;
+	}
+	/* full jitter (retry_budget.h) on the exchange's own timer */
+	if (x->state != L7_XS_CONNECT)
+		l7_x_set_state(x, L7_XS_CONNECT);
+	x->tmode = L7_TM_BACKOFF;
+	l7_x_arm(x, ms);
 }
 
 /* --- the request head --------------------------------------------------------------- */
@@ -307,6 +371,7 @@ void l7_x_on_connected(struct l7_exchange *x, int res)
 
 	if (x->aborted)
 		return;
+	l7_traffic_pending_end(x);
 	if (res < 0) {
 		bool timeout = res == -ETIMEDOUT;
 
@@ -349,6 +414,10 @@ void l7_x_on_timeout(struct l7_exchange *x)
 		break;
 	case L7_TM_BODY:
 		l7_x_close_client(x, L7_TERM_BODY_TIMEOUT);
+		break;
+	case L7_TM_BACKOFF:
+		x->tmode = L7_TM_NONE;
+		l7_x_connect(x);
 		break;
 	default:
 		break;

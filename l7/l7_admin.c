@@ -15,6 +15,7 @@
 #include "l7_metrics.h"
 #include "l7_worker.h"
 #include "runtime.h"
+#include "traffic.h"
 #include "upstream.h"
 
 static struct l7_gen *cur(void)
@@ -138,7 +139,8 @@ static int cmd_show(void *arg, int argc, char **argv, struct admin_out *out)
 	int ret;
 
 	if (argc < 2)
-		return admin_fail(out, "usage: show upstreams|servers [UPSTREAM]|listeners|stats");
+		return admin_fail(out, "usage: show upstreams|servers [UPSTREAM]|listeners|stats|"
+				       "breakers [UPSTREAM]|splits|ratelimit|connlimit");
 	g = cur();
 	if (!g)
 		return admin_fail(out, "no configuration loaded");
@@ -150,9 +152,12 @@ static int cmd_show(void *arg, int argc, char **argv, struct admin_out *out)
 		ret = show_listeners(out, g);
 	else if (strcmp(argv[1], "stats") == 0)
 		ret = show_stats(out, g);
-	else
-		ret = admin_fail(out, "unknown 'show %s' (upstreams, servers, listeners, stats)",
-				 argv[1]);
+	else if (!l7_traffic_cmd_show(g, argc, argv, out, &ret))
+		ret =
+		    admin_fail(out,
+			       "unknown 'show %s' (upstreams, servers, listeners, stats, breakers, "
+			       "splits, ratelimit, connlimit)",
+			       argv[1]);
 	l7_gen_put(g);
 	return ret;
 }
@@ -163,6 +168,8 @@ static int cmd_set(void *arg, int argc, char **argv, struct admin_out *out)
 	struct l7_gen *g;
 	int ret = -1;
 
+	if (l7_traffic_cmd_set(argc, argv, out, &ret))
+		return ret; /* set breaker ..., set split ... */
 	if (argc == 3 && strcmp(argv[1], "instance") == 0) {
 		bool drain = strcmp(argv[2], "drain") == 0;
 
@@ -208,14 +215,18 @@ static int cmd_reload(void *arg, int argc, char **argv, struct admin_out *out)
 
 int l7_admin_register(struct admin_srv *srv)
 {
-	int ret = admin_register(srv, "show", "show upstreams|servers [UPSTREAM]|listeners|stats",
+	int ret = admin_register(srv, "show",
+				 "show upstreams|servers [UPSTREAM]|listeners|stats|breakers "
+				 "[UPSTREAM]|splits|ratelimit|connlimit",
 				 cmd_show, NULL, ADMIN_READONLY);
 
 	if (ret == 0)
-		ret = admin_register(srv, "set",
-				     "set server UPSTREAM SERVER ready|drain|maint, set instance "
-				     "ready|drain  (changes state)",
-				     cmd_set, NULL, ADMIN_MUTATING);
+		ret = admin_register(
+		    srv, "set",
+		    "set server UPSTREAM SERVER ready|drain|maint, set instance "
+		    "ready|drain, set breaker UPSTREAM SERVER open|closed, set split "
+		    "ROUTE NAME=WEIGHT,...  (changes state)",
+		    cmd_set, NULL, ADMIN_MUTATING);
 	if (ret == 0)
 		ret = admin_register(srv, "reload", "reload  (re-read the config; changes state)",
 				     cmd_reload, NULL, ADMIN_MUTATING);

@@ -26,9 +26,10 @@
 #define L7_REGEX_DEPTH_LIMIT 10000
 
 static const char *const top_keys[] = {
-    "node_name", "workers",   "cpu_affinity", "user",	    "group",
-    "log_level", "admin",     "metrics",      "access_log", "limits",
-    "timeouts",	 "listeners", "upstreams",    "routes",	    NULL};
+    "node_name",	"workers",   "cpu_affinity", "user",	   "group",
+    "log_level",	"admin",     "metrics",	     "access_log", "limits",
+    "timeouts",		"listeners", "upstreams",    "routes",	   "rate_limits",
+    "rate_limit_table", NULL};
 static const char *const admin_keys[] = {"socket", "group", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
 static const char *const alog_keys[] = {"enabled", "path", NULL};
@@ -189,7 +190,8 @@ static int build_all(struct l7_build *b, const config_setting_t *root, const cha
 	b->s->regex_mctx = mctx;
 	if (cfg_check_keys(root, top_keys, b->err) || build_process(b, root) ||
 	    build_services(b, root) || build_limits(b, root) || l7_build_listeners(b, root) ||
-	    l7_build_upstreams(b, root) || l7_build_routes(b, root))
+	    l7_build_upstreams(b, root) || l7_build_rate_limits(b, root) ||
+	    l7_build_routes(b, root))
 		return -EINVAL;
 	return 0;
 }
@@ -367,7 +369,8 @@ const char *l7_pp_mode_name(enum l7_pp_mode m)
 
 const char *l7_action_name(enum l7_action a)
 {
-	static const char *const names[L7_ACT__COUNT] = {"upstream", "respond", "redirect"};
+	static const char *const names[L7_ACT__COUNT] = {"upstream", "respond", "redirect",
+							 "split"};
 
 	return (unsigned)a < L7_ACT__COUNT ? names[a] : "?";
 }

@@ -29,8 +29,12 @@
 #include "log.h"
 #include "snapshot.h"
 
+#include "breaker.h"
 #include "h2.h"
 #include "http1_parse.h"
+#include "ratelimit.h"
+#include "retry_budget.h"
+#include "split.h"
 
 struct l7_tls_conf;
 
@@ -89,6 +93,10 @@ struct l7_listener {
 	bool forwarded_by;		     /* Forwarded: add by=<local address> (extension) */
 	struct l7_tls_conf *tls;	     /* tls = { ... } (tls_ctx.h); NULL: plaintext */
 	struct l7_h2_conf http2;	     /* http2 = { ... } (h2.h); defaults when absent */
+	/* max_conns_per_ip (connlimit.h, docs/traffic.md): 0 = no limit */
+	uint32_t max_conns_per_ip;
+	uint8_t cl_v4_prefix, cl_v6_prefix; /* conn_limit_ipv4/6_prefix */
+	uint32_t cl_scope;		    /* hash of the name: the count's scope across reloads */
 };
 
 /* balance = hash: what is hashed (sticky.c). */
@@ -154,6 +162,12 @@ struct l7_upstream {
 		uint32_t failures; /* consecutive failures that eject; 0: off */
 		uint32_t cooldown_ms;
 	} passive;
+	/* breaker = { ... } (breaker.h): without the group the state machine
+	 * is off (enabled false) and there are no request limits */
+	bool has_breaker;
+	struct l7_brk_params breaker;
+	struct l7_rb_params retry_budget; /* retry.budget_*, retry.backoff* */
+	bool has_retry_budget;		  /* budget_percent or budget_min given */
 };
 
 /* One host pattern, lowercased at build time. */
@@ -201,6 +215,7 @@ enum l7_action {
 	L7_ACT_UPSTREAM, /* proxy to route->upstream */
 	L7_ACT_RESPOND,	 /* fixed response (respond.c) */
 	L7_ACT_REDIRECT, /* redirect with $path/$host/$query/$uri expanded (respond.c) */
+	L7_ACT_SPLIT,	 /* proxy to one of route->split_ups by weight (split.h) */
 	L7_ACT__COUNT
 };
 
@@ -250,6 +265,16 @@ struct l7_route {
 	struct l7_hdr_rules req_hdrs, resp_hdrs;
 	uint64_t max_body; /* bytes; 0: no limit (nginx's client_max_body_size 0) */
 	bool buffer_request;
+	/* rate_limit: policies of snapshot->rate_limits, checked in order */
+	const struct l7_rl_policy **rate_limits;
+	uint32_t n_rate_limits;
+	/* L7_ACT_SPLIT: the sides (names are the upstreams' names, owned by
+	 * the snapshot) and the upstream of each side */
+	struct l7_split_params *split;
+	const struct l7_upstream **split_ups;
+	/* one copy of this route per side, with action upstream and that
+	 * side's upstream: the exchange proxies through the side's copy */
+	struct l7_route *split_routes;
 };
 
 struct l7_limits {
@@ -287,8 +312,11 @@ struct l7_snapshot {
 	uint32_t n_upstreams;
 	struct l7_route *routes; /* in config order: first match wins */
 	uint32_t n_routes;
-	void *regex_mctx; /* pcre2_match_context_8 * with match limits; shared read-only */
-	void *arena;	  /* private: owns every string and array above */
+	struct l7_rl_policy *rate_limits; /* rate_limits = ( ... ), names unique */
+	uint32_t n_rate_limits;
+	uint32_t rate_limit_table; /* buckets of the process table (fixed at start) */
+	void *regex_mctx;	   /* pcre2_match_context_8 * with match limits; shared read-only */
+	void *arena;		   /* private: owns every string and array above */
 };
 
 /* Reads and validates `path`. On success *out holds a new snapshot with one

@@ -76,4 +76,16 @@ int l7_build_hdr_rules(struct l7_build *b, const config_setting_t *route, const 
 		       bool request, struct l7_hdr_rules *r);
 void l7_free_routes(struct l7_snapshot *s);
 
+/* Traffic management keys (l7_config_traffic.c, docs/traffic.md): the
+ * top-level rate_limits (after upstreams, before routes), a listener's
+ * connection limits, an upstream's breaker group and retry budget (`r`:
+ * its retry group, may be NULL), a route's rate_limit list and its split
+ * action. */
+int l7_build_rate_limits(struct l7_build *b, const config_setting_t *root);
+int l7_build_listener_limits(struct l7_build *b, const config_setting_t *lg, struct l7_listener *l);
+int l7_build_breaker(struct l7_build *b, const config_setting_t *ug, struct l7_upstream *u);
+int l7_build_retry_budget(struct l7_build *b, const config_setting_t *r, struct l7_upstream *u);
+int l7_build_route_limits(struct l7_build *b, const config_setting_t *rg, struct l7_route *r);
+int l7_build_split(struct l7_build *b, const config_setting_t *rg, struct l7_route *r);
+
 #endif

@@ -20,6 +20,9 @@ static const char *const listener_keys[] = {"name",
 					    "forwarded_headers",
 					    "tls",
 					    "http2",
+					    "max_conns_per_ip",
+					    "conn_limit_ipv4_prefix",
+					    "conn_limit_ipv6_prefix",
 					    NULL};
 static const char *const fwd_keys[] = {"x_forwarded_for",  "x_real_ip", "x_forwarded_proto",
 				       "x_forwarded_host", "forwarded", "x_request_id",
@@ -127,7 +130,7 @@ static int build_listener(struct l7_build *b, const config_setting_t *lg, struct
 		return cfg_errf_key(b->err, lg, "health_path",
 				    "expected a path like \"/healthz\" (no query)");
 	if (cfg_get_cidr_list(lg, "trusted_forwarders", &l->trusted_forwarders, b->err) ||
-	    build_fwd(b, lg, l))
+	    build_fwd(b, lg, l) || l7_build_listener_limits(b, lg, l))
 		return -EINVAL;
 	return build_tls_h2(b, lg, l);
 }

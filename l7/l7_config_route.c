@@ -1,7 +1,8 @@
 /* strata-l7 configuration: the `routes` list (docs/l7-config.md "routes"):
- * names, the one action of each route (upstream, respond or redirect, with
- * the redirect's location split at its variables), body limits. Match
- * conditions and header rules are built by l7_config_match.c. */
+ * names, the one action of each route (upstream, respond, redirect, with
+ * the redirect's location split at its variables, or split), body limits.
+ * Match conditions and header rules are built by l7_config_match.c, the
+ * split and the rate_limit list by l7_config_traffic.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,12 @@ static const char *const route_keys[] = {"name",
 					 "response_headers",
 					 "max_body",
 					 "buffer_request",
+					 "rate_limit",
+					 "split",
 					 NULL};
 static const char *const respond_keys[] = {"status", "body", "content_type", NULL};
 static const char *const redirect_keys[] = {"status", "location", NULL};
-static const char *const action_keys[L7_ACT__COUNT] = {"upstream", "respond", "redirect"};
+static const char *const action_keys[L7_ACT__COUNT] = {"upstream", "respond", "redirect", "split"};
 
 /* Which action keys the route has, in file order; errors at the second. */
 static int find_action(struct l7_build *b, const config_setting_t *rg, enum l7_action *out)
@@ -45,7 +48,8 @@ static int find_action(struct l7_build *b, const config_setting_t *rg, enum l7_a
 		}
 	}
 	if (found < 0)
-		return cfg_errf(b->err, rg, "needs an action: upstream, respond or redirect");
+		return cfg_errf(b->err, rg,
+				"needs an action: upstream, split, respond or redirect");
 	*out = (enum l7_action)found;
 	return 0;
 }
@@ -183,7 +187,7 @@ static int build_body_opts(struct l7_build *b, const config_setting_t *rg, struc
 		return -EINVAL;
 	if (!r->buffer_request)
 		return 0;
-	if (r->action != L7_ACT_UPSTREAM)
+	if (r->action != L7_ACT_UPSTREAM && r->action != L7_ACT_SPLIT)
 		return cfg_errf_key(b->err, rg, "buffer_request",
 				    "only applies to routes with an upstream");
 	if (r->max_body == 0 || r->max_body > L7_MAX_BUFFERED_BODY)
@@ -203,25 +207,51 @@ static int build_action(struct l7_build *b, const config_setting_t *rg, struct l
 		return build_respond(b, rg, r);
 	case L7_ACT_REDIRECT:
 		return build_redirect(b, rg, r);
+	case L7_ACT_SPLIT:
+		return l7_build_split(b, rg, r);
 	case L7_ACT__COUNT:
 		break;
 	}
 	return -EINVAL;
 }
 
+/* A split route proxies through one copy of itself per side, each an
+ * upstream route to that side's upstream: everything after the choice
+ * (headers, body limits, retries, logs) is the plain upstream path. The
+ * copies share the route's arrays (the arena owns them; the destroy walks
+ * the routes only). */
+static int split_copies(struct l7_build *b, const config_setting_t *rg, struct l7_route *r)
+{
+	unsigned n = r->split->n_sides;
+
+	if (!(r->split_routes = l7b_array(b, rg, n, sizeof(*r->split_routes))))
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		struct l7_route *c = &r->split_routes[i];
+
+		*c = *r;
+		c->action = L7_ACT_UPSTREAM;
+		c->upstream = r->split_ups[i];
+		c->split_routes = NULL;
+	}
+	return 0;
+}
+
 static int build_route(struct l7_build *b, const config_setting_t *rg, struct l7_route *r)
 {
 	if (cfg_expect_group(rg, b->err) || cfg_check_keys(rg, route_keys, b->err) ||
 	    l7b_name(b, rg, "name", NULL, &r->name) || build_action(b, rg, r) ||
-	    l7_build_match(b, rg, &r->match))
+	    l7_build_match(b, rg, &r->match) || l7_build_route_limits(b, rg, r))
 		return -EINVAL;
-	if (r->action != L7_ACT_UPSTREAM && cfg_has(rg, "request_headers"))
+	if (r->action != L7_ACT_UPSTREAM && r->action != L7_ACT_SPLIT &&
+	    cfg_has(rg, "request_headers"))
 		return cfg_errf_key(b->err, rg, "request_headers",
 				    "only applies to routes with an upstream");
 	if (l7_build_hdr_rules(b, rg, "request_headers", true, &r->req_hdrs) ||
-	    l7_build_hdr_rules(b, rg, "response_headers", false, &r->resp_hdrs))
+	    l7_build_hdr_rules(b, rg, "response_headers", false, &r->resp_hdrs) ||
+	    build_body_opts(b, rg, r))
 		return -EINVAL;
-	return build_body_opts(b, rg, r);
+	return r->action == L7_ACT_SPLIT ? split_copies(b, rg, r) : 0;
 }
 
 int l7_build_routes(struct l7_build *b, const config_setting_t *root)

@@ -1,6 +1,7 @@
 /* strata-l7 configuration: the `upstreams` list (docs/l7-config.md
  * "upstreams"): servers, balancing, stickiness, pools, timeouts, retries,
- * active and passive health. */
+ * active and passive health. The breaker group and the retry budget keys
+ * are parsed by l7_config_traffic.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,13 @@
 
 static const char *const upstream_keys[] = {"name",    "balance", "hash_key", "sticky_cookie",
 					    "servers", "pool",	  "timeouts", "retry",
-					    "health",  "passive", NULL};
+					    "health",  "passive", "breaker",  NULL};
 static const char *const server_keys[] = {"name", "address", "weight", "backup", NULL};
 static const char *const pool_keys[] = {"max_idle_per_server", "idle_timeout", "max_requests",
 					NULL};
 static const char *const timeouts_keys[] = {"connect", "send", "read", NULL};
-static const char *const retry_keys[] = {"on", "tries", "deadline", NULL};
+static const char *const retry_keys[] = {"on",	       "tries",	  "deadline",	 "budget_percent",
+					 "budget_min", "backoff", "backoff_max", NULL};
 static const char *const health_keys[] = {"enabled",  "method",	 "path", "host", "expect",
 					  "interval", "timeout", "rise", "fall", NULL};
 static const char *const passive_keys[] = {"failures", "cooldown", NULL};
@@ -182,7 +184,8 @@ static int build_retry(struct l7_build *b, const config_setting_t *ug, struct l7
 
 	if (sub_group(b, ug, "retry", retry_keys, &r) ||
 	    l7b_uint(b, r, "tries", 2, 1, 16, &u->retry.tries) ||
-	    l7b_ms(b, r, "deadline", 10000, 1, HOUR_MS, &u->retry.deadline_ms))
+	    l7b_ms(b, r, "deadline", 10000, 1, HOUR_MS, &u->retry.deadline_ms) ||
+	    l7_build_retry_budget(b, r, u))
 		return -EINVAL;
 	n = l7b_items(b, r, "on", &on, 16, "a retry condition string");
 	if (n < 0)
@@ -278,7 +281,7 @@ static int build_upstream(struct l7_build *b, const config_setting_t *ug, struct
 	if (cfg_expect_group(ug, b->err) || cfg_check_keys(ug, upstream_keys, b->err) ||
 	    l7b_name(b, ug, "name", NULL, &u->name) || build_balance(b, ug, u) ||
 	    build_servers(b, ug, u) || build_pool_timeouts(b, ug, u) || build_retry(b, ug, u) ||
-	    build_health(b, ug, u))
+	    build_health(b, ug, u) || l7_build_breaker(b, ug, u))
 		return -EINVAL;
 	return 0;
 }

@@ -27,6 +27,7 @@
 #include "l7_metrics.h"
 #include "l7_worker.h"
 #include "runtime.h"
+#include "traffic.h"
 
 #define L7_SQ_ENTRIES 4096
 #define L7_BUF_COUNT  1024
@@ -307,6 +308,7 @@ void l7_daemon_stop(void)
 	l7_proc.alog = NULL;
 	snap_slot_destroy(&l7_gen_slot);
 	l7_lsock_free_all();
+	l7_traffic_fini();
 	free(d.cpus);
 	d.cpus = NULL;
 	l7_metrics_fini();

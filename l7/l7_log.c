@@ -12,6 +12,7 @@
 #include "conn_tls.h"
 #include "exchange.h"
 #include "l7_worker.h"
+#include "traffic.h"
 
 /* Durations in microseconds: integers keep the record exact and cheap. */
 static void put_us(struct json_buf *j, const char *key, uint64_t ns)
@@ -75,6 +76,17 @@ static void record(struct l7_exchange *x, uint64_t now)
 	json_cstr(j, up && x->srv_idx >= 0 ? up->servers[x->srv_idx].name.ptr : NULL);
 	json_key(j, "tries");
 	json_uint(j, x->tries);
+	if (x->split_why) {
+		/* docs/traffic.md: how the split chose the side (the upstream) */
+		json_key(j, "split");
+		json_cstr(j, l7_split_why_name((enum l7_split_why)(x->split_why - 1)));
+	}
+	if (x->rl_policy) {
+		json_key(j, "rate_limit");
+		json_cstr(j, x->rl_policy);
+		json_key(j, "rate_limit_result");
+		json_cstr(j, x->rl_verdict == L7_TR_RL_DRY_RUN + 1 ? "dry_run" : "limited");
+	}
 	if (x->t_head_ns && x->t_sent_ns)
 		put_us(j, "upstream_us", x->t_head_ns - x->t_sent_ns);
 	put_us(j, "total_us", now - x->t_start_ns);

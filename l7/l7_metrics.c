@@ -2,6 +2,8 @@
  * registry is process-wide, created by main() before the workers start. */
 #include "l7_metrics.h"
 
+#include "traffic.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -189,6 +191,7 @@ void l7_metrics_reload_begin(void)
 
 	for (size_t i = 0; i < sizeof(per_gen) / sizeof(per_gen[0]); i++)
 		metrics_mark_stale(l7m.reg, per_gen[i]);
+	l7_traffic_metrics_stale();
 }
 
 static int listener_tls(const struct l7_listener *l, struct l7m_listener *out)

@@ -20,6 +20,7 @@
 
 #include "tls_ctx.h"
 #include "tls_tickets.h"
+#include "traffic.h"
 
 #define L7_BACKLOG 4096
 
@@ -93,6 +94,7 @@ static struct l7_lsock *lsock_for(const struct addr *a, unsigned workers, struct
 
 static void gen_free(struct l7_gen *g)
 {
+	l7_traffic_gen_free(g); /* before the balancers: it reads the servers */
 	for (uint32_t i = 0; g->lst && i < g->cfg->n_listeners; i++) {
 		for (uint32_t k = 0; k < L7_MAX_LISTEN_ADDRS; k++)
 			if (g->lst[i].socks[k])
@@ -250,6 +252,8 @@ int l7_gen_build(struct l7_snapshot *cfg, unsigned workers, struct l7_gen **out,
 			ret = build_upstreams(g);
 		if (ret == 0)
 			ret = build_routes(g);
+		if (ret == 0)
+			ret = l7_traffic_gen_build(g, err);
 	}
 	if (ret < 0) {
 		if (!cfg_err_is_set(err))

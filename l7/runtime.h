@@ -56,9 +56,10 @@ struct l7_gen {
 	struct snap hdr; /* first */
 	struct l7_snapshot *cfg;
 	unsigned workers;
-	struct l7_gen_listener *lst; /* cfg->n_listeners */
-	struct l7_gen_upstream *ups; /* cfg->n_upstreams */
-	struct l7m_route *routes;    /* cfg->n_routes + 1: the last is "no route" */
+	struct l7_gen_listener *lst;	/* cfg->n_listeners */
+	struct l7_gen_upstream *ups;	/* cfg->n_upstreams */
+	struct l7m_route *routes;	/* cfg->n_routes + 1: the last is "no route" */
+	struct l7_gen_traffic *traffic; /* limits, budgets, splits, their series (traffic.h) */
 };
 
 extern struct snap_slot l7_gen_slot;

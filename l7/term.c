@@ -34,6 +34,10 @@ static const char *const term_names[L7_TERM__COUNT] = {
     [L7_TERM_RELOAD] = "reload",
     [L7_TERM_TLS] = "tls",
     [L7_TERM_H2] = "h2",
+    [L7_TERM_INTAKE_PER_IP] = "intake_per_ip",
+    [L7_TERM_RATE_LIMITED] = "rate_limited",
+    [L7_TERM_BREAKER_OPEN] = "breaker_open",
+    [L7_TERM_OVERFLOW] = "upstream_overflow",
 };
 
 const char *const l7_term_names[L7_TERM__COUNT + 1] = {"ok",
@@ -66,6 +70,10 @@ const char *const l7_term_names[L7_TERM__COUNT + 1] = {"ok",
 						       "reload",
 						       "tls",
 						       "h2",
+						       "intake_per_ip",
+						       "rate_limited",
+						       "breaker_open",
+						       "upstream_overflow",
 						       NULL};
 
 static const char *const term_texts[L7_TERM__COUNT] = {
@@ -99,6 +107,10 @@ static const char *const term_texts[L7_TERM__COUNT] = {
     [L7_TERM_RELOAD] = "listener removed by a reload",
     [L7_TERM_TLS] = "TLS handshake or record layer failed",
     [L7_TERM_H2] = "HTTP/2 connection error or abuse defence",
+    [L7_TERM_INTAKE_PER_IP] = "client address at its listener's max_conns_per_ip",
+    [L7_TERM_RATE_LIMITED] = "refused by a rate limit (429)",
+    [L7_TERM_BREAKER_OPEN] = "every usable server's circuit breaker is open (503)",
+    [L7_TERM_OVERFLOW] = "upstream at max_requests or max_pending (503)",
 };
 
 const char *l7_term_name(enum l7_term t)

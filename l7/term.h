@@ -37,6 +37,10 @@ enum l7_term {
 	L7_TERM_RELOAD,		   /* listener removed by a reload */
 	L7_TERM_TLS,		   /* TLS handshake or record layer failed (tls.h reason) */
 	L7_TERM_H2,		   /* HTTP/2 connection error or abuse (h2.h reason) */
+	L7_TERM_INTAKE_PER_IP,	   /* max_conns_per_ip (traffic.h) */
+	L7_TERM_RATE_LIMITED,	   /* 429 from a rate limit */
+	L7_TERM_BREAKER_OPEN,	   /* 503: circuit breakers open */
+	L7_TERM_OVERFLOW,	   /* 503: max_requests / max_pending */
 	L7_TERM__COUNT
 };
 

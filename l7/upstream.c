@@ -11,6 +11,8 @@
 
 #include "log.h"
 
+#include "traffic.h"
+
 atomic_bool l7_balance_dirty;
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -92,6 +94,7 @@ void l7_server_rt_put(struct l7_server_rt *rt)
 	/* No generation refers to it: no worker can pick it, and every worker
 	 * emptied its local list when it dropped its last generation. */
 	l7_pool_fini(&rt->pool);
+	l7_traffic_srv_free(rt->tr);
 	free(rt);
 }
 

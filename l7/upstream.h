@@ -30,6 +30,7 @@
 #include "upstream_pool.h"
 
 struct l7_uconn;
+struct l7_tr_srv;
 
 enum l7_admin_state {
 	L7_ADMIN_READY, /* takes new requests */
@@ -68,6 +69,12 @@ struct l7_server_rt {
 	uint64_t hc_next_ms;
 	bool hc_running;
 	char hc_last[64]; /* last check result for `show servers` */
+
+	/* Circuit breaker and its metric cells (traffic.h): made by the main
+	 * thread the first time a generation whose upstream has a breaker
+	 * group uses this server, before that generation is published; freed
+	 * with the server. NULL: no breaker. */
+	struct l7_tr_srv *tr;
 
 	struct l7_pool pool;
 	struct l7_local_idle local[WORKER_MAX];
