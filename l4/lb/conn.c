@@ -236,14 +236,19 @@ void l4_conn_connect(struct l4_conn *c)
 		return;
 	}
 	c->fd[L4_SERVER] = fd;
-	/* connect_timeout is a linked timeout: the loop delivers the connect's
-	 * completion (-ETIMEDOUT on expiry) once both have arrived, so nothing
-	 * of the attempt is in flight when a retry closes this socket. */
-	rc =
-	    loop_prep_connect(c->w->loop, c->id, L4_OP_CONNECT, fd, addr_sockaddr(&s->inst[i].addr),
-			      s->inst[i].addr.len, s->connect_timeout_ms);
-	if (rc)
+	/* connect_timeout runs on the connection's wheel timer, not as a
+	 * linked timeout: that would be one more request and completion (and
+	 * a kernel hrtimer) per connection. On expiry on_timer cancels the
+	 * connect, whose completion (-ECANCELED, read as -ETIMEDOUT) still
+	 * comes before a retry closes this socket. */
+	c->flags &= (uint8_t)~L4_CF_CTIMEOUT;
+	rc = loop_prep_connect(c->w->loop, c->id, L4_OP_CONNECT, fd,
+			       addr_sockaddr(&s->inst[i].addr), s->inst[i].addr.len, 0);
+	if (rc) {
 		l4_conn_close(c, L4_END_INTERNAL);
+		return;
+	}
+	loop_timer_arm(c->w->loop, &c->timer, s->connect_timeout_ms);
 }
 
 void l4_conn_connected(struct l4_conn *c)
@@ -274,6 +279,9 @@ static void on_connect(struct l4_conn *c, int res)
 {
 	if (c->state != L4_ST_CONNECT)
 		return; /* closing: cancelled */
+	if (res == -ECANCELED && (c->flags & L4_CF_CTIMEOUT))
+		res = -ETIMEDOUT; /* on_timer cancelled it */
+	c->flags &= (uint8_t)~L4_CF_CTIMEOUT;
 	if (res == 0)
 		l4_conn_connected(c);
 	else
@@ -335,6 +343,14 @@ static void on_timer(struct loop *loop, struct timer *t)
 			l4_conn_close(c, L4_END_SNI_TIMEOUT);
 		else
 			peek_done(c);
+		return;
+	}
+	if (c->state == L4_ST_CONNECT) {
+		/* connect_timeout: the connect completes with -ECANCELED and
+		 * on_connect counts a timeout (and retries). */
+		c->flags |= L4_CF_CTIMEOUT;
+		if (loop_prep_cancel(loop, c->id, L4_OP_CONNECT))
+			l4_conn_close(c, L4_END_INTERNAL);
 		return;
 	}
 	if (c->state != L4_ST_RELAY)

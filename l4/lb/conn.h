@@ -99,7 +99,8 @@ enum {
 	L4_CF_PICKED = 1u << 2,	   /* balance_conn_begin() done for `irt` */
 	L4_CF_CONNECTED = 1u << 3, /* counted active on the instance */
 	L4_CF_SNI_FOUND = 1u << 4,
-	L4_CF_RESUME = 1u << 5, /* on the worker's splice resume list */
+	L4_CF_RESUME = 1u << 5,	  /* on the worker's splice resume list */
+	L4_CF_CTIMEOUT = 1u << 6, /* connect_timeout fired: the connect is being cancelled */
 };
 
 struct l4_conn {

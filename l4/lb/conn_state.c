@@ -16,8 +16,8 @@
  *                                               flight: the slot is reused)
  *
  * CONNECT -> CONNECT is the retry: the failed socket is closed (nothing is
- * in flight on it: the loop delivers a timed connect only after its linked
- * timeout completed) and a new one is opened to the next instance.
+ * in flight on it: a connect_timeout cancels the connect and the retry
+ * waits for its completion) and a new one is opened to the next instance.
  */
 #include <stdbool.h>
 #include <stdio.h>
