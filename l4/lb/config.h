@@ -124,6 +124,7 @@ struct l4_config {
 	char *group; /* primary group after dropping root; NULL: the user's */
 	uint32_t max_conns;
 	uint32_t drain_timeout_ms;
+	uint32_t drain_linger_ms; /* drain: exit when nothing was open this long */
 	uint32_t listen_backlog;
 	char *admin_socket;  /* NULL: no admin socket */
 	char *admin_group;   /* NULL: socket 0600 */

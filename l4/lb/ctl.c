@@ -152,6 +152,11 @@ static void show_stats(struct l4_proc *p, const struct l4_config *c, struct admi
 	admin_printf(out, "active %u\naccept_paused %llu\naccept_errors %llu\n",
 		     atomic_load(&p->st.active), (unsigned long long)rd(p, m->accept_paused),
 		     (unsigned long long)rd(p, m->accept_errors));
+	/* strata-vrrp's tracker reads these two (docs/vrrp.md "Planned maintenance"). */
+	admin_printf(out, "draining %d\ndraining_ms %llu\n", atomic_load(&p->draining) ? 1 : 0,
+		     atomic_load(&p->draining)
+			 ? (unsigned long long)(log_now_ms() - atomic_load(&p->drain_start_ms))
+			 : 0ull);
 	admin_printf(out, "reloads_ok %llu\nreloads_failed %llu\nsplice_starts %llu\n",
 		     (unsigned long long)rd(p, m->reloads_ok),
 		     (unsigned long long)rd(p, m->reloads_failed),

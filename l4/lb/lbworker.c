@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "drain.h"
 #include "log.h"
 #include "proc.h"
 #include "state.h"
@@ -221,12 +222,10 @@ void l4_worker_on_drain(struct loop *loop, void *arg)
 {
 	struct l4_worker *w = tl_worker;
 
-	if (!w || w->draining)
-		return;
-	w->draining = true;
-	while (w->listeners)
-		l4_listener_remove(w->listeners);
-	l4_worker_serve_pending(w); /* draining: closes the waiting clients */
+	/* The listeners stay and drop new SYNs; what completed is still
+	 * accepted and served, waiting clients included (drain.c). */
+	if (w && !w->draining)
+		l4_drain_quiesce(w);
 }
 
 void l4_worker_on_kill(struct loop *loop, void *arg)

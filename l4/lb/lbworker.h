@@ -111,7 +111,8 @@ struct l4_worker *l4_worker_self(void);
  * listeners (open the new ones' sockets, close the removed ones). */
 void l4_worker_on_config(struct loop *loop, void *arg);
 
-/* Posted by main on SIGTERM: close every listener, keep connections. */
+/* Posted by main on SIGTERM: listeners drop new SYNs (drain.h), keep
+ * accepting what completed, keep connections. */
 void l4_worker_on_drain(struct loop *loop, void *arg);
 
 /* Posted by a worker that reached a connection limit: re-check ours. */

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "drain.h"
 #include "health.h"
 #include "lbworker.h"
 #include "log.h"
@@ -25,8 +26,7 @@
 #include "proc.h"
 #include "worker.h"
 
-#define L4_SLOT_EXTRA	256 /* loop slots beyond connections: listeners */
-#define L4_EXIT_WAIT_MS 2000
+#define L4_SLOT_EXTRA 256 /* loop slots beyond connections: listeners */
 
 static const struct daemon_info info = {
     .name = "strata-l4",
@@ -155,35 +155,6 @@ static struct l4_config *load(const char *path, struct l4_main *m, bool debug)
 	return c;
 }
 
-/* SIGTERM: stop accepting, let connections finish up to drain_timeout,
- * then close the rest. SIGINT during the drain cuts it short. */
-static void drain(struct l4_main *m)
-{
-	struct l4_proc *p = &m->proc;
-	struct l4_config *c = l4_proc_config(p);
-	uint64_t deadline = log_now_ms() + (c ? c->drain_timeout_ms : 0);
-
-	if (c)
-		snap_put(&c->hdr);
-	atomic_store(&p->draining, true);
-	worker_post_all(l4_worker_on_drain, NULL);
-	log_info("SIGTERM: listeners closed, draining %u connections", atomic_load(&p->st.active));
-	while (atomic_load(&p->st.active) > 0 && log_now_ms() < deadline) {
-		int sig = worker_signals_wait(50);
-
-		if (sig == SIGINT)
-			break;
-	}
-	if (atomic_load(&p->st.active) > 0) {
-		log_warn("drain timeout: closing %u connections", atomic_load(&p->st.active));
-		worker_post_all(l4_worker_on_kill, NULL);
-		deadline = log_now_ms() + L4_EXIT_WAIT_MS;
-		while (atomic_load(&p->st.active) > 0 && log_now_ms() < deadline)
-			worker_signals_wait(20);
-	}
-	log_info("drained, exiting");
-}
-
 static void serve(struct l4_main *m)
 {
 	for (;;) {
@@ -192,7 +163,7 @@ static void serve(struct l4_main *m)
 		if (sig == SIGHUP) {
 			l4_proc_reload(&m->proc);
 		} else if (sig == SIGTERM) {
-			drain(m);
+			l4_drain_run(&m->proc); /* SIGTERM: drain.h */
 			return;
 		} else if (sig == SIGINT) {
 			log_info("SIGINT: exiting now");

@@ -35,7 +35,9 @@ struct l4_proc {
 	unsigned long nofile;	    /* soft RLIMIT_NOFILE after raising it */
 	bool force_debug;	    /* -d: keep debug logging across reloads */
 	_Atomic uint32_t max_conns; /* global limit of the current snapshot */
-	atomic_bool draining;	    /* SIGTERM: workers closed their listeners */
+	atomic_bool draining;	    /* SIGTERM: listeners drop new SYNs (drain.h) */
+	/* When the drain began (log_now_ms), for `show stats`. */
+	_Atomic uint64_t drain_start_ms;
 
 	/* Reload requests from the admin thread, served by main. */
 	pthread_mutex_t reload_lock;

@@ -194,7 +194,8 @@ static void test_error_lines(void **state)
 			    "FILE:1: services: at least one service is required");
 	assert_string_equal(error_of("x = 1;"), "FILE:1: x: unknown key (known keys: 'node_name', "
 						"'log_level', 'workers', 'cpus', 'user', 'group', "
-						"'max_conns', 'drain_timeout', 'listen_backlog', "
+						"'max_conns', 'drain_timeout', 'drain_linger', "
+						"'listen_backlog', "
 						"'admin', 'metrics', 'access_log', 'io_uring', "
 						"'services')");
 	assert_string_equal(error_of("services = ( { name = \"a\"; instances = ( ); } );"),
