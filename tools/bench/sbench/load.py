@@ -279,11 +279,13 @@ def _served_cert(port, ca):
 
 
 def check_tls(ctx, port, ca, cert):
-    """TLS plumbing: the configured certificate is served and verifies
-    against the test CA; the client address reaches strata-echo over
+    """TLS plumbing: TLS 1.3 is negotiated, the configured certificate is
+    served and verifies against the test CA; the client address reaches strata-echo over
     HTTP/1.1 and over HTTP/2 (curl, ALPN h2); an HTTP/1.0 request without
     Host (what openssl s_time sends) is answered 200; /size/16384 whole."""
     der, version, cipher = _served_cert(port, ca)
+    if version != "TLSv1.3":  # what s_time and h2load negotiate with every peer
+        raise CheckFailed(f"negotiated {version}, not TLSv1.3")
     if der != ssl.PEM_cert_to_DER_cert(pathlib.Path(cert).read_text()):
         raise CheckFailed(f"the certificate served is not {pathlib.Path(cert).name}")
     status, _, body = http_get(port, "/", ca=ca)

@@ -37,9 +37,12 @@ class Phase:
 # TLS: every peer resumes with stateless session tickets (each one's
 # default) and keeps no stateful session cache (nginx `ssl_session_cache
 # off`, HAProxy `tune.ssl.cachesize 0`, strata-l7 `session_cache = 0`), so
-# a resumed handshake costs the same kind of work everywhere.
+# a resumed handshake costs the same kind of work everywhere. nginx 1.22
+# leaves TLS 1.3 out of its default ssl_protocols (1.23.4 added it), so the
+# versions are written out; the plumbing check insists on TLS 1.3.
 NGINX_TLS = ("        ssl_certificate @CERT@;\n"
              "        ssl_certificate_key @KEY@;\n"
+             "        ssl_protocols TLSv1.2 TLSv1.3;\n"
              "        ssl_session_cache off;")
 # docs/tls.md "Configuration": ALPN offers h2 while the listener's http2
 # group is enabled (the default).
