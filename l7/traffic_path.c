@@ -34,7 +34,7 @@ int l7_traffic_conn_admit(struct l7_conn *c, uint32_t *ticket)
 		return 0;
 	if (c->gen->traffic)
 		metrics_inc(c->w->mw, c->gen->traffic->m_cl_refused[c->li]);
-	addr_format(&client, text, sizeof(text));
+	addr_format_ip(&client, text, sizeof(text));
 	log_rl(LOG_LVL_WARN, "conn %llx: listener %s: %s already has %u connections open",
 	       (unsigned long long)c->id, l->name.ptr, text, l->max_conns_per_ip);
 	return -EBUSY;

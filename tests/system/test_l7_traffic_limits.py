@@ -1,0 +1,148 @@
+"""strata-l7 rate limits and per-client connection limits end to end
+(docs/traffic.md): accuracy across two worker threads, the 429 with
+Retry-After and RateLimit fields, buckets per PPv2 client address (never
+a forgeable header), per API key and per route, dry run, and
+max_conns_per_ip at the listener."""
+import socket
+import threading
+import time
+
+from l7traffic import Client, stack
+from l7util import ppv2
+
+OK = 'respond = { status = 200; body = "ok"; };'
+
+
+def test_rate_limit_is_exact_across_two_workers(daemons, workdir):
+    # 200/s with a bucket of 20, hammered from 16 connections spread over
+    # both workers for 3 s: the allowed count is burst + rate x elapsed
+    # (a shared table: no 2x overshoot), within 2 %
+    l7, _ = stack(daemons, workdir, {}, f'{{ name = "all"; rate_limit = "flat"; {OK} }}',
+                  top_extra='rate_limits = ( { name = "flat"; rate = "200/s"; burst = 20; } );',
+                  workers=2)
+    counts = {200: 0, 429: 0}
+    lock = threading.Lock()
+    conns = [Client(l7.port) for _ in range(16)]
+    t0 = time.monotonic()
+    stop = t0 + 3.0
+
+    def run(c):
+        n = {200: 0, 429: 0}
+        while time.monotonic() < stop:
+            n[c.request().status] += 1
+        with lock:
+            for k in n:
+                counts[k] += n[k]
+
+    ts = [threading.Thread(target=run, args=(c,)) for c in conns]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    elapsed = time.monotonic() - t0
+    for c in conns:
+        c.close()
+    expected = 20 + 200 * elapsed
+    assert counts[429] > counts[200], counts  # it was really limiting
+    assert abs(counts[200] - expected) <= 0.02 * expected, (counts, expected)
+    assert l7.metric("strata_l7_ratelimit_requests_total", policy="flat",
+                     result="allowed") == counts[200]
+    assert l7.metric("strata_l7_ratelimit_requests_total", policy="flat",
+                     result="limited") == counts[429]
+    # both workers carried connections (16 connections over SO_REUSEPORT)
+    turns = [int(x.split()[3]) for x in l7.ctl("show", "stats").stdout.splitlines()
+             if x.startswith("worker ")]
+    assert len(turns) == 2 and min(turns) > 0
+
+
+def test_429_has_retry_after_and_ratelimit_fields(daemons, workdir):
+    l7, _ = stack(daemons, workdir, {}, f'{{ name = "all"; rate_limit = "per-ip"; {OK} }}',
+                  top_extra='rate_limits = ( { name = "per-ip"; rate = "2/m"; burst = 2; } );')
+    with Client(l7.port) as c:
+        assert c.request().status == 200
+        assert c.request().status == 200
+        r = c.request()
+        assert r.status == 429
+        assert 25 <= int(r.header("Retry-After")) <= 31  # one request per 30 s
+        assert r.header("RateLimit-Policy") == '"per-ip";q=2;w=60'
+        assert r.header("RateLimit").startswith('"per-ip";r=0;t=')
+        assert r.header("Cache-Control") == "no-store"
+        assert b"too many requests" in r.body
+        # the connection stays usable (keep-alive) and stays limited
+        assert c.request(method="HEAD").status == 429
+    line = [x for x in l7.access_lines(want=4) if x["status"] == 429][0]
+    assert line["term"] == "rate_limited" and line["rate_limit"] == "per-ip"
+
+
+def test_buckets_per_ppv2_client_never_per_forwarded_header(daemons, workdir):
+    l7, _ = stack(daemons, workdir, {}, f'{{ name = "all"; rate_limit = "per-ip"; {OK} }}',
+                  top_extra='rate_limits = ( { name = "per-ip"; rate = "1/m"; burst = 1; } );',
+                  proxy="required")
+
+    def status(src, headers=()):
+        with Client(l7.port, preamble=ppv2((src, 4000))) as c:
+            return c.request(headers=headers).status
+
+    assert status("10.77.0.1") == 200
+    assert status("10.77.0.1", [("X-Forwarded-For", "10.77.9.9")]) == 429
+    assert status("10.77.0.1", [("X-Real-IP", "10.77.9.8")]) == 429
+    assert status("10.77.0.2") == 200  # another client: its own bucket
+
+
+def test_header_route_keys_and_dry_run(daemons, workdir):
+    top = ('rate_limits = ( { name = "api"; rate = "1/m"; key = "header:X-Api-Key"; },'
+           ' { name = "global"; rate = "3/m"; key = "route"; },'
+           ' { name = "watch"; rate = "1/m"; dry_run = true; } );')
+    routes = (f'{{ name = "api"; match = {{ path = "/api"; }}; rate_limit = "api"; {OK} }},'
+              f'{{ name = "g"; match = {{ path = "/g"; }}; rate_limit = "global"; {OK} }},'
+              f'{{ name = "w"; rate_limit = "watch"; {OK} }}')
+    l7, _ = stack(daemons, workdir, {}, routes, top_extra=top, proxy="required")
+
+    def status(src, path, headers=()):
+        with Client(l7.port, preamble=ppv2((src, 4000))) as c:
+            return c.request(path=path, headers=headers).status
+
+    assert status("10.77.0.1", "/api", [("X-Api-Key", "k1")]) == 200
+    assert status("10.77.0.2", "/api", [("X-Api-Key", "k1")]) == 429  # same key
+    assert status("10.77.0.1", "/api", [("X-Api-Key", "k2")]) == 200
+    assert [status(f"10.77.1.{i}", "/g") for i in range(5)] == [200, 200, 200, 429, 429]
+    assert [status("10.77.2.1", "/w") for _ in range(3)] == [200, 200, 200]
+    assert l7.metric("strata_l7_ratelimit_requests_total", policy="watch",
+                     result="dry_run") == 2
+    assert "policy global rate=3/60000ms burst=3 key=route" in l7.ctl("show", "ratelimit").stdout
+
+
+def test_max_conns_per_ip_at_the_listener(daemons, workdir):
+    l7, _ = stack(daemons, workdir, {}, f'{{ name = "all"; {OK} }}', proxy="required",
+                  listener_extra="max_conns_per_ip = 2;")
+
+    def conn(src):
+        c = Client(l7.port, preamble=ppv2((src, 4000)), timeout=5)
+        return c
+
+    a, b = conn("10.77.0.1"), conn("10.77.0.1")
+    assert a.request().status == 200 and b.request().status == 200
+    third = conn("10.77.0.1")
+    third.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert third.at_eof(), "a third connection of the same client must be closed"
+    third.close()
+    other = conn("10.77.0.2")
+    assert other.request().status == 200  # the limit is per client
+    a.close()
+    deadline = time.monotonic() + 3
+    while True:  # the slot comes back once the closed connection is freed
+        c = conn("10.77.0.1")
+        try:
+            if c.request().status == 200:
+                break
+        except (EOFError, OSError, socket.timeout):
+            pass
+        finally:
+            c.close()
+        assert time.monotonic() < deadline, "the client never got its slot back"
+        time.sleep(0.05)
+    b.close()
+    other.close()
+    assert l7.metric("strata_l7_connlimit_refused_total", listener="main") >= 1
+    l7.d.wait_log("10.77.0.1 already has 2 connections open")
+    assert "max_conns_per_ip=2" in l7.ctl("show", "connlimit").stdout
