@@ -127,7 +127,12 @@ def test_traffic_row_is_measured_or_not_available(smoke):
         assert target["value"] is None
         return
     assert p["available"], p["reason"]
-    assert p["runs"][0]["requests"] > 100 and p["runs"][0]["errors"]["status"] == 0
+    assert "rate limit 'bench' allowed" in p["check"] and "breaker windows counted" in p["check"]
+    run = p["runs"][0]
+    assert run["requests"] > 100 and run["errors"]["status"] == 0
+    # every measured request went through the limiter, none was refused
+    assert run["ratelimit"]["limited_total"] == 0 and "ratelimit" not in run["errors"]
+    assert run["ratelimit"]["allowed_total"] >= run["requests"]
     assert target["against_peer"] == "strata-l7" and target["value"] > 0
     assert "strata-l7" in l7["ratios"]["strata-l7-traffic"]
 

@@ -323,6 +323,38 @@ def http10_status(port, ca):
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
+def traffic_counts(ctx, sock):
+    """From strata-l7's admin socket (stratactl): the bench rate-limit
+    policy's allowed and limited counts, and the requests in the breaker
+    windows of the upstream's servers."""
+    stratactl = ctx.bin_dir / "stratactl"
+    got = {}
+    for what in ("ratelimit", "breakers"):
+        rc, out, err = ctx.registry.run([stratactl, "-s", sock, "show", what], 15)
+        if rc != 0:
+            raise CheckFailed(f"stratactl show {what}: exit {rc}: {(err or out).strip()[-200:]}")
+        got[what] = out
+    policy = re.search(r"^policy bench .*\ballowed=(\d+) limited=(\d+)", got["ratelimit"], re.M)
+    windows = [int(n) for n in re.findall(r"\bwindow=(\d+)/\d+", got["breakers"])]
+    if not policy:
+        raise CheckFailed(f"no rate-limit policy 'bench': {got['ratelimit'].strip()[:200]!r}")
+    if not windows:
+        raise CheckFailed(f"no breaker on the upstream: {got['breakers'].strip()[:200]!r}")
+    return int(policy.group(1)), int(policy.group(2)), sum(windows)
+
+
+def check_traffic(ctx, sock):
+    """Traffic-management plumbing: after the check's requests, the rate
+    limit has allowed them (and refused none) and the breaker windows
+    counted them, so the measured path really runs both."""
+    allowed, limited, window = traffic_counts(ctx, sock)
+    if allowed < 1 or limited or window < 1:
+        raise CheckFailed(f"rate limit allowed={allowed} limited={limited}, breaker "
+                          f"window={window}: not on the request path")
+    return (f"rate limit 'bench' allowed {allowed} (limited 0), breaker windows counted "
+            f"{window} (stratactl show ratelimit / show breakers)")
+
+
 def check_pp(port, access_log):
     """L4 plumbing: the nginx backend's $proxy_protocol_addr, answered and
     written to its access log, must be the check client's address."""

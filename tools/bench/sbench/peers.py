@@ -141,6 +141,7 @@ class Peer:
     workloads: tuple = ()
     baseline: str = ""
     missing: tuple = ()
+    traffic: bool = False  # the plumbing check also proves rate limit and breaker run
 
 
 def program(kind, bin_dir):
@@ -176,6 +177,7 @@ class Running:
         self.procs = []          # (role, Proc), front first
         self.front_port = None
         self.commands = []
+        self.workdirs = []       # each tier's dir (configs, admin socket), front first
 
     def pids_by_role(self):
         out = {}
@@ -240,6 +242,7 @@ def start(peer, ctx, backend_addr, phase=None):
                                    workers=1 if tier.kind == "nginx" else 0)
             run.procs.insert(0, (tier.role, p))
             run.commands.insert(0, shown(argv, ctx))
+            run.workdirs.insert(0, wdir)
             wait_tcp(port, 10, p)
     except BaseException:
         stop(run, ctx)

@@ -119,13 +119,16 @@ def _one_rep(ctx, sc, peer, rec, rep, addr, backend, counter):
     ctx.say(f"{tag}: " + " | ".join(parts) + f" ({time.monotonic() - t0:.0f} s)")
 
 
-def _check(ctx, sc, run, backend, phase):
+def _check(ctx, sc, peer, run, backend, phase):
     if sc.check == "pp":
         return load.check_pp(run.front_port, backend.workdir / "pp.log")
     if sc.scheme == "https":
         cert = peers.render_value(phase.values.get("CERT", "@CERT@"), ctx.tls_values)
         return load.check_tls(ctx, run.front_port, ctx.tls_values["CA"], cert)
-    return load.check_xff(run.front_port)
+    text = load.check_xff(run.front_port)
+    if peer.traffic:
+        text += "; " + load.check_traffic(ctx, run.workdirs[0] / "l7.sock")
+    return text
 
 
 def _one_phase(ctx, sc, peer, rec, rep, phase, addr, backend, counter, parts):
@@ -141,7 +144,7 @@ def _one_phase(ctx, sc, peer, rec, rep, phase, addr, backend, counter, parts):
     try:
         rec["commands"] = _merge(rec["commands"], run.commands)
         try:
-            check = _check(ctx, sc, run, backend, phase)
+            check = _check(ctx, sc, peer, run, backend, phase)
         except (load.CheckFailed, OSError, ValueError, KeyError) as e:
             rec["available"], rec["reason"] = False, f"plumbing check failed: {e}"
             ctx.say(f"{peer.id}: not measured (plumbing check failed: {e})")
@@ -156,6 +159,15 @@ def _one_phase(ctx, sc, peer, rec, rep, phase, addr, backend, counter, parts):
         return False
     finally:
         peers.stop(run, ctx)
+
+
+def _count_limited(ctx, run, res):
+    """A run with the rate limit on: every request must have passed it and
+    none been refused (the limit is never to be reached in a bench)."""
+    allowed, limited, _ = load.traffic_counts(ctx, run.workdirs[0] / "l7.sock")
+    res["ratelimit"] = {"allowed_total": allowed, "limited_total": limited}
+    if limited or allowed < res["requests"]:
+        res.setdefault("errors", {})["ratelimit"] = limited or res["requests"] - allowed
 
 
 def _merge(old, new):
@@ -180,6 +192,8 @@ def _measure(ctx, sc, peer, run, rec, rep, phase, counter):
         else:
             res = load.wrk_run(ctx, run.pids_by_role(), url + path, conns, secs, close,
                                counter)
+        if peer.traffic:
+            _count_limited(ctx, run, res)
         if not run.alive():
             raise RuntimeError(f"a process exited during the {name} run")
         res.update(rep=rep, workload=name, scheme=sc.scheme,

@@ -121,7 +121,7 @@ L7 = Scenario(
      # to the one without in every repetition; small keep-alive requests only.
      Peer("strata-l7-traffic", "strata-l7, rate limit per client IP and breakers on",
           [_strata_l7(traffic=True)], strata=True, workloads=("small",),
-          baseline="strata-l7",
+          baseline="strata-l7", traffic=True,
           missing=(r"unknown key.*(rate_limit|breaker)|(rate_limit|breaker).*unknown key",
                    "strata-l7 has no rate-limit keys yet")),
      Peer("haproxy-http", "HAProxy mode http", [_haproxy_http()]),
