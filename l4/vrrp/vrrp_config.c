@@ -10,9 +10,9 @@
 #include <string.h>
 
 static const char *const top_keys[] = {
-    "log_level",   "admin_socket",	"admin_group", "metrics", "state_file",
-    "notify",	   "realtime_priority", "lock_memory", "garp",	  "trackers",
-    "sync_groups", "instances",		NULL,
+    "log_level",	 "admin_socket", "admin_group",	  "metrics", "state_file", "notify",
+    "realtime_priority", "lock_memory",	 "shutdown_wait", "garp",    "trackers",   "sync_groups",
+    "instances",	 NULL,
 };
 
 static const char *const garp_keys[] = {
@@ -325,6 +325,11 @@ static int parse_global(const config_setting_t *root, struct vrrp_cfg *cfg,
 		rc = cfg_get_int(root, "realtime_priority", 50, 0, 99, &rt, err);
 	if (!rc)
 		rc = cfg_get_bool(root, "lock_memory", true, &cfg->lock_memory, err);
+	/* SIGTERM as master: how long to wait for strata-l4 to finish its
+	 * connections before resigning (docs/vrrp.md "Planned maintenance"). */
+	if (!rc)
+		rc = cfg_get_duration(root, "shutdown_wait", VRRP_SHUTDOWN_WAIT_US, 0, 600000000ull,
+				      &cfg->shutdown_wait_us, err);
 	if (!rc)
 		rc = vcfg_garp(root, &def, garp, err);
 	if (rc)

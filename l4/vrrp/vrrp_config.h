@@ -30,7 +30,8 @@
 #define VRRP_MAX_TRACK_PER_INST 8
 #define VRRP_MAX_PEERS		8
 #define VRRP_MAX_GROUPS		16
-#define VRRP_ADMIN_PATH_MAX	108 /* sun_path */
+#define VRRP_ADMIN_PATH_MAX	108	   /* sun_path */
+#define VRRP_SHUTDOWN_WAIT_US	5000000ull /* shutdown_wait default */
 
 enum vrrp_track_type {
 	VRRP_TRACK_L4,	   /* strata-l4: pid file + pidfd, optional admin socket probe */
@@ -98,6 +99,7 @@ struct vrrp_cfg {
 	char notify[VRRP_CMD_MAX];
 	int rt_priority; /* SCHED_RR priority, 0 = stay SCHED_OTHER */
 	bool lock_memory;
+	uint64_t shutdown_wait_us; /* SIGTERM as master: wait for strata-l4; 0 = resign at once */
 	unsigned ntrack;
 	struct vrrp_track_cfg track[VRRP_MAX_TRACKERS];
 	unsigned ninst;

@@ -95,6 +95,9 @@ struct vrrp_daemon {
 	struct vrrp_admin *admin;
 	bool stopping;
 	bool reload;
+	/* SIGTERM as master: resign once strata-l4 is quiet or at the
+	 * deadline (vrrp_daemon.c "shutdown wait"); 0 when not waiting. */
+	uint64_t stop_wait_since, stop_wait_until;
 };
 
 /* --- vrrp_daemon.c --------------------------------------------------------- */
@@ -103,7 +106,8 @@ struct vrrp_daemon {
  * (a missing interface, a VIP somebody else holds, ...) and undoes what it
  * did. Takes ownership of `cfg`. */
 int vrrp_daemon_start(struct vrrp_daemon *d, struct vrrp_cfg *cfg);
-/* Runs until SIGTERM/SIGINT; returns the exit status. */
+/* Runs until SIGINT, or SIGTERM and the shutdown wait; returns the exit
+ * status. */
 int vrrp_daemon_run(struct vrrp_daemon *d);
 /* Resigns (priority 0) as master, removes VIPs and the vmac, frees all. */
 void vrrp_daemon_stop(struct vrrp_daemon *d);

@@ -53,7 +53,24 @@ static bool count_result(struct vrrp_track *t, bool ok, bool was_up)
 
 static void l4_update(struct vrrp_track *t)
 {
-	set_verdict(t, t->pidfd >= 0 && t->probe_up);
+	bool drained = t->stats_at && vrrp_l4stats_drained(&t->stats, VRRP_L4_SETTLE_MS);
+
+	set_verdict(t, t->pidfd >= 0 && t->probe_up && !drained);
+}
+
+/* Forgets what the last process said (a new one, or none). */
+static void l4_forget(struct vrrp_track *t)
+{
+	vrrp_l4stats_reset(&t->stats);
+	t->stats_at = 0;
+}
+
+static uint64_t l4_period(const struct vrrp_track *t)
+{
+	bool fast = t->fast || (t->stats_at && t->stats.draining);
+
+	return fast && t->cfg->interval_us > VRRP_L4_FAST_US ? VRRP_L4_FAST_US
+							     : t->cfg->interval_us;
 }
 
 static void probe_close(struct vrrp_track *t)
@@ -83,6 +100,7 @@ static void on_pidfd(void *arg, int fd, uint32_t events)
 	log_warn("tracker %s: strata-l4 (pid %d) exited", t->cfg->name, (int)t->pid);
 	pid_close(t);
 	probe_close(t);
+	l4_forget(t);
 	t->ok_run = t->fail_run = 0;
 	t->probe_up = !t->cfg->admin_socket[0];
 	l4_update(t);
@@ -149,6 +167,7 @@ static bool l4_adopt(struct vrrp_track *t, pid_t pid, uint64_t now, bool from_pr
 	pid_close(t);
 	if (!from_probe) {
 		probe_close(t);
+		l4_forget(t);
 		t->ok_run = t->fail_run = 0;
 		t->probe_up = !t->cfg->admin_socket[0];
 		t->next = now; /* probe the new process at once */
@@ -174,7 +193,19 @@ static void l4_resolve(struct vrrp_track *t, uint64_t now)
 
 static void probe_done(struct vrrp_track *t, bool ok)
 {
+	uint64_t now = vrrp_now_us();
+
 	probe_close(t);
+	if (ok) {
+		bool was = t->stats_at && vrrp_l4stats_drained(&t->stats, VRRP_L4_SETTLE_MS);
+
+		t->stats = t->rx;
+		t->stats_at = now;
+		if (!was && vrrp_l4stats_drained(&t->stats, VRRP_L4_SETTLE_MS))
+			log_info("tracker %s: strata-l4 drains and has nothing open", t->cfg->name);
+		if (now + l4_period(t) < t->next)
+			t->next = now + l4_period(t);
+	}
 	t->probe_up = count_result(t, ok, t->probe_up);
 	l4_update(t);
 }
@@ -213,6 +244,7 @@ static void on_probe(void *arg, int fd, uint32_t events)
 			memcpy(t->probe_buf + t->probe_len, buf, (size_t)n);
 			t->probe_len += (size_t)n;
 		}
+		vrrp_l4stats_feed(&t->rx, buf, (size_t)n);
 	}
 	if (n == 0)
 		probe_done(t, probe_answer_ok(t));
@@ -232,7 +264,8 @@ static void probe_start(struct vrrp_track *t, uint64_t now)
 		return;
 	}
 	/* A unix connect completes or fails at once; the line fits the buffer. */
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || write(fd, "help\n", 5) != 5 ||
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    write(fd, "show stats\n", 11) != 11 ||
 	    vrrp_loop_watch(t->owner->loop, fd, EPOLLIN | EPOLLRDHUP, on_probe, t) < 0) {
 		log_rl(LOG_LVL_WARN, "tracker %s: admin probe of %s failed: %s", t->cfg->name,
 		       t->cfg->admin_socket, strerror(errno));
@@ -242,6 +275,7 @@ static void probe_start(struct vrrp_track *t, uint64_t now)
 	}
 	t->probe_fd = fd;
 	t->probe_len = 0;
+	vrrp_l4stats_reset(&t->rx);
 	t->probe_deadline = now + t->cfg->timeout_us;
 	/* Without a pid file the admin socket names its owner: the listening
 	 * process's credentials (SO_PEERCRED) give strata-l4's PID. */
@@ -282,7 +316,7 @@ static void l4_timer(struct vrrp_track *t, uint64_t now)
 	}
 	if (now < t->next)
 		return;
-	t->next = now + t->cfg->interval_us;
+	t->next = now + l4_period(t);
 	/* inotify is the fast path; re-reading is the safety net (a pid file
 	 * in a directory created later, or events lost). */
 	if (t->cfg->pid_file[0])
@@ -323,6 +357,48 @@ static void l4_watch_dir(struct vrrp_trackers *ts, const char *pid_file)
 			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
 				  IN_MOVED_FROM) < 0)
 		log_warn("cannot watch %s (%s): re-read every interval", dir, strerror(errno));
+}
+
+void vrrp_track_l4_fast(struct vrrp_trackers *ts, bool on, uint64_t now)
+{
+	for (unsigned i = 0; i < ts->n; i++) {
+		struct vrrp_track *t = &ts->t[i];
+
+		if (t->cfg->type != VRRP_TRACK_L4)
+			continue;
+		t->fast = on;
+		if (on)
+			t->next = now;
+	}
+}
+
+static bool l4_askable(const struct vrrp_track *t)
+{
+	return t->cfg->type == VRRP_TRACK_L4 && t->cfg->admin_socket[0] && t->pidfd >= 0;
+}
+
+bool vrrp_track_l4_watched(const struct vrrp_trackers *ts)
+{
+	for (unsigned i = 0; i < ts->n; i++)
+		if (l4_askable(&ts->t[i]))
+			return true;
+	return false;
+}
+
+bool vrrp_track_l4_quiet(const struct vrrp_trackers *ts, uint64_t since)
+{
+	for (unsigned i = 0; i < ts->n; i++) {
+		const struct vrrp_track *t = &ts->t[i];
+
+		if (!l4_askable(t))
+			continue; /* exited, or nothing to ask */
+		if (t->stats_at < since)
+			return false; /* no answer since our shutdown began */
+		/* One that does not say how many are open cannot be waited for. */
+		if (t->stats.has_active && !vrrp_l4stats_quiet(&t->stats, VRRP_L4_SETTLE_MS))
+			return false;
+	}
+	return true;
 }
 
 /* --- scripts -------------------------------------------------------------- */

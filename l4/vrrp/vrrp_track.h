@@ -3,7 +3,10 @@
  *  strata-l4  the PID from its pid file, watched through a pidfd (its exit
  *             is an event, seen at once, not polled), the pid file watched
  *             with inotify so a restarted strata-l4 is picked up, and an
- *             optional probe of its admin socket (`help` must answer OK).
+ *             optional probe of its admin socket (`show stats` must answer
+ *             OK). A strata-l4 that reports a drain with nothing open is
+ *             down at once: it takes no new client, so the VIP should go
+ *             (docs/vrrp.md "Planned maintenance").
  *  interface  link state from RTNLGRP_LINK netlink events.
  *  script     a command's exit status every interval, killed at timeout.
  *
@@ -21,9 +24,15 @@
 
 #include "vrrp_addr.h"
 #include "vrrp_config.h"
+#include "vrrp_l4stats.h"
 #include "vrrp_loop.h"
 
 #define VRRP_PROBE_BUF 512 /* the tail of an admin answer we keep */
+/* strata-l4 draining, or our own shutdown waiting for it: probe this often. */
+#define VRRP_L4_FAST_US 10000u
+/* A drain counts as quiet only after this long: a handshake strata-l4
+ * answered just before its drain needs a client round trip to complete. */
+#define VRRP_L4_SETTLE_MS 300u
 
 struct vrrp_track {
 	const struct vrrp_track_cfg *cfg;
@@ -39,7 +48,11 @@ struct vrrp_track {
 	uint64_t probe_deadline;
 	size_t probe_len;
 	char probe_buf[VRRP_PROBE_BUF];
-	bool probe_up; /* admin probe verdict (true when no socket is set) */
+	bool probe_up;		   /* admin probe verdict (true when no socket is set) */
+	struct vrrp_l4stats rx;	   /* the answer being read */
+	struct vrrp_l4stats stats; /* the last whole answer */
+	uint64_t stats_at;	   /* when it came; 0: none from this process */
+	bool fast;		   /* probe every VRRP_L4_FAST_US (our shutdown) */
 	/* interface */
 	bool link_up;
 	/* script */
@@ -68,6 +81,15 @@ void vrrp_track_fini(struct vrrp_trackers *ts);
 /* Runs due probes and scripts, times out late ones. */
 void vrrp_track_timer(struct vrrp_trackers *ts, uint64_t now);
 uint64_t vrrp_track_next(const struct vrrp_trackers *ts);
+
+/* Our shutdown: probe every strata-l4 tracker every VRRP_L4_FAST_US from
+ * `now` on (`on`), or at their interval again. */
+void vrrp_track_l4_fast(struct vrrp_trackers *ts, bool on, uint64_t now);
+/* True when some strata-l4 tracker watches a live process it can ask. */
+bool vrrp_track_l4_watched(const struct vrrp_trackers *ts);
+/* True when every strata-l4 we can ask has exited, or answered after
+ * `since` with nothing open (vrrp_l4stats_quiet). */
+bool vrrp_track_l4_quiet(const struct vrrp_trackers *ts, uint64_t since);
 
 /* Feed from the netlink link monitor. */
 void vrrp_track_link_event(struct vrrp_trackers *ts, const struct vrrp_link_info *link, bool gone);

@@ -7,7 +7,7 @@
 
 Each node runs a stand-in for strata-l4: a TCP server bound to the VIP with
 IP_FREEBIND that answers its node name (and, when asked, writes a pid file
-and answers `help` with `OK` on an admin socket, like a Strata daemon). The
+and answers `help` and `show stats` on an admin socket, like strata-l4). The
 client probe opens a fresh connection to the VIP every 10 ms and records who
 answered and when; the outage is the time from the fault to the first
 answer from the new master, which is what a client sees.
@@ -337,7 +337,8 @@ def serve_main(host, port, name, pid_file=None, admin=None):
 
 
 def admin_main(path):
-    """A Strata admin socket that knows `help` (admin.h: body, then OK)."""
+    """A Strata admin socket that knows `help` and strata-l4's `show stats`
+    (admin.h: body, then OK)."""
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -350,8 +351,12 @@ def admin_main(path):
         try:
             c.settimeout(2)
             line = c.recv(4096)
-            c.sendall(b"help  (this list)\nOK\n" if line.startswith(b"help") else
-                      b"ERR unknown command\n")
+            if line.startswith(b"help"):
+                c.sendall(b"help  (this list)\nOK\n")
+            elif line.startswith(b"show stats"):  # the tracker's probe: idle, serving
+                c.sendall(b"node stand-in\nactive 0\ndraining 0\ndraining_ms 0\nOK\n")
+            else:
+                c.sendall(b"ERR unknown command\n")
         except OSError:
             pass
         c.close()

@@ -165,7 +165,8 @@ static void test_errors(void **state)
 	expect_err(MINIMAL "advert_intervall = 1;\n",
 		   "t.conf:3: advert_intervall: unknown key (known keys: 'log_level', "
 		   "'admin_socket', 'admin_group', 'metrics', 'state_file', 'notify', "
-		   "'realtime_priority', 'lock_memory', 'garp', 'trackers', 'sync_groups', "
+		   "'realtime_priority', 'lock_memory', 'shutdown_wait', 'garp', 'trackers', "
+		   "'sync_groups', "
 		   "'instances')");
 	expect_err("instances = ( { name = \"VI_1\"; interface = \"eth0\"; vrid = 51;\n"
 		   "  advert_interval = \"15ms\"; virtual_addresses = [ \"10.77.1.100\" ]; } );\n",

@@ -198,8 +198,8 @@ static void answer_probe(struct env *e, int lfd, const char *reply)
 	}
 	assert_true(c >= 0);
 	fcntl(c, F_SETFL, 0);
-	assert_true(read(c, buf, sizeof(buf)) >= 5);
-	assert_memory_equal(buf, "help\n", 5);
+	assert_true(read(c, buf, sizeof(buf)) >= 11);
+	assert_memory_equal(buf, "show stats\n", 11);
 	assert_int_equal(write(c, reply, strlen(reply)), (ssize_t)strlen(reply));
 	close(c);
 	while (e->ts.t[0].probe_fd >= 0 && vrrp_now_us() - t0 < 2000000)
@@ -244,6 +244,53 @@ static void test_l4_admin_probe_rise_fall(void **state)
 	/* Probes nobody answers time out and count as failures. */
 	close(lfd);
 	spin_until(&e, false, 2000);
+	teardown_env(&e);
+}
+
+/* A strata-l4 that drains with nothing open is down at once (no `fall`
+ * run), once the drain is old enough for late handshakes; while it drains
+ * it is probed every VRRP_L4_FAST_US; the shutdown wait sees it quiet. */
+static void test_l4_draining_with_nothing_open_is_down(void **state)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct env e;
+	uint64_t since;
+	pid_t p;
+	int lfd;
+
+	setup_env(&e, "{ name = \"l4\"; type = \"strata-l4\"; pid_file = \"/dev/null\";\n"
+		      "  admin_socket = \"/dev/null\"; interval = \"1s\"; timeout = \"200ms\";\n"
+		      "  rise = 1; fall = 3; }");
+	snprintf(e.cfg->track[0].pid_file, sizeof(e.cfg->track[0].pid_file), "%s", e.pid_file);
+	snprintf(e.cfg->track[0].admin_socket, sizeof(e.cfg->track[0].admin_socket), "%s", e.sock);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", e.sock);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	p = child();
+	write_pid(e.pid_file, p);
+	start(&e);
+	close(accept(lfd, NULL, NULL)); /* the unanswerable start-up probe */
+	since = vrrp_now_us();
+	assert_false(vrrp_track_l4_quiet(&e.ts, since)); /* no answer yet */
+	vrrp_track_l4_fast(&e.ts, true, since);
+	answer_probe(&e, lfd, "node x\nactive 2\ndraining 0\ndraining_ms 0\nOK\n");
+	assert_true(e.ts.t[0].up);
+	assert_false(vrrp_track_l4_quiet(&e.ts, since));
+	answer_probe(&e, lfd, "active 0\ndraining 0\ndraining_ms 0\nOK\n");
+	assert_true(e.ts.t[0].up); /* idle but serving */
+	assert_true(vrrp_track_l4_quiet(&e.ts, since));
+	vrrp_track_l4_fast(&e.ts, false, vrrp_now_us());
+	answer_probe(&e, lfd, "active 1\ndraining 1\ndraining_ms 20\nOK\n");
+	assert_true(e.ts.t[0].up);
+	assert_true(e.ts.t[0].next <= vrrp_now_us() + VRRP_L4_FAST_US); /* draining: fast */
+	answer_probe(&e, lfd, "active 0\ndraining 1\ndraining_ms 30\nOK\n");
+	assert_true(e.ts.t[0].up); /* a late handshake may still come */
+	assert_false(vrrp_track_l4_quiet(&e.ts, since));
+	answer_probe(&e, lfd, "active 0\ndraining 1\ndraining_ms 400\nOK\n");
+	assert_false(e.ts.t[0].up); /* at once, though fall = 3 */
+	assert_true(vrrp_track_l4_quiet(&e.ts, since));
+	close(lfd);
 	teardown_env(&e);
 }
 
@@ -396,6 +443,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_l4_pidfd_and_pid_file, kill_kids),
 	    cmocka_unit_test_teardown(test_l4_admin_probe_rise_fall, kill_kids),
+	    cmocka_unit_test_teardown(test_l4_draining_with_nothing_open_is_down, kill_kids),
 	    cmocka_unit_test_teardown(test_l4_pid_from_admin_socket, kill_kids),
 	    cmocka_unit_test(test_scripts),
 	    cmocka_unit_test(test_interface_events),
