@@ -24,6 +24,7 @@
 #include "exchange.h"
 #include "l7_worker.h"
 #include "tls_ctx.h"
+#include "traffic.h"
 
 static void c_on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_uring_cqe *cqe);
 static void c_on_timer(struct loop *loop, struct timer *t);
@@ -199,6 +200,11 @@ void l7_conn_accept(struct l7_worker *w, uint32_t li, int fd)
 			l7_conn_close(c, L7_TERM_INTAKE_UNTRUSTED);
 			return;
 		}
+	} else if (l7_traffic_conn_admit(c, &c->cl_ticket) < 0) {
+		/* no PROXY header: the socket peer is the client (intake counts
+		 * the others once the header named them) */
+		l7_conn_close(c, L7_TERM_INTAKE_PER_IP);
+		return;
 	}
 	arm(c, c->state == L7_CS_HANDSHAKE ? gl->tls->handshake_timeout_ms
 					   : timeouts(c)->client_header_ms);

@@ -146,3 +146,23 @@ def test_max_conns_per_ip_at_the_listener(daemons, workdir):
     assert l7.metric("strata_l7_connlimit_refused_total", listener="main") >= 1
     l7.d.wait_log("10.77.0.1 already has 2 connections open")
     assert "max_conns_per_ip=2" in l7.ctl("show", "connlimit").stdout
+
+
+def test_max_conns_per_ip_without_proxy_protocol_counts_the_socket_peer(daemons, workdir):
+    l7, _ = stack(daemons, workdir, {}, f'{{ name = "all"; {OK} }}',
+                  listener_extra="max_conns_per_ip = 1;")
+    deadline = time.monotonic() + 3
+    while True:  # start_l7's own probe connection may still be counted
+        a = Client(l7.port, timeout=5)
+        try:
+            if a.request().status == 200:
+                break
+        except (EOFError, OSError):
+            a.close()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with a:
+        with Client(l7.port, timeout=5) as b:
+            assert b.at_eof()  # closed at accept, before reading a byte
+        assert a.request().status == 200
+    l7.d.wait_log("127.0.0.1 already has 1 connections open")
