@@ -28,6 +28,7 @@ class Ctx:
         self.tls_values = {}
         self.deadline = time.monotonic() + mode.budget_s
         self.peer_seconds = []  # how long each measured peer repetition took
+        self.peers_later = 0    # peers of the scenarios after this one (their first reps)
 
     def ensure_certs(self):
         """Test certificates (tools/certs: ECDSA P-256 and RSA-2048 for
@@ -99,10 +100,11 @@ def run_scenario(ctx, sc, only=()):
 
 
 def _over_budget(ctx, live):
-    """True when one more repetition of these peers would end after the
-    deadline, judged by the peer repetitions measured so far."""
+    """True when one more repetition of these peers, plus the first
+    repetition of every scenario still to come (ctx.peers_later), would end
+    after the deadline, judged by the peer repetitions measured so far."""
     per = sum(ctx.peer_seconds) / len(ctx.peer_seconds) if ctx.peer_seconds else 0
-    return time.monotonic() + per * len(live) > ctx.deadline
+    return time.monotonic() + per * (len(live) + ctx.peers_later) > ctx.deadline
 
 
 def _one_rep(ctx, sc, peer, rec, rep, addr, backend, counter):
