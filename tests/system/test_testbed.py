@@ -125,13 +125,16 @@ def test_l4_hard():
 def test_l4_graceful():
     r = tb_drills.run("l4-graceful", quick=True)
     v = r["values"]
+    # Zero: strata-l4 drops new SYNs (the clients repeat them to lb-b) and
+    # strata-vrrp resigns only once strata-l4 has nothing open.
+    assert v["failed"] == 0, r["figures"]
+    assert v["requests"] >= 1000, r["figures"]
+    assert v["resign_why"].startswith("strata-l4 has nothing open"), r["figures"]
     assert v["takeover_s"] is not None and v["takeover_s"] < 1.0, r["figures"]
-    # Zero, except an exchange under way on lb-a at the very instant its VIP
-    # is removed (about one in ten failovers at this rate; docs/drills.md).
-    assert v["failed_elsewhere"] == 0, r["figures"]
-    assert v["failed"] <= v["in_flight_at_removal"], r["figures"]
     assert v["kept_l7_share"] >= 0.95, r["figures"]
-    assert v["drain_s"] is not None and v["drain_s"] < 6.0, r["figures"]
+    # strata-l4 left when the VIP did, not at drain_linger or drain_timeout.
+    assert v["drain_end"] == "nothing open and every listen address left this host", r["figures"]
+    assert v["drain_cut"] == 0 and v["drain_s"] < 6.0, r["figures"]
 
 
 def test_l7_loss():

@@ -159,11 +159,13 @@ class Lab:
         return "\n".join(f"--- {n}:\n" + "\n".join(d.text().splitlines()[-lines:])
                          for n, d in self.vrrps.items())
 
-    def strata_l4(self, node, vip=VIP4, port=PORT, backend_port=9000):
+    def strata_l4(self, node, vip=VIP4, port=PORT, backend_port=9000, hold=False):
         """The real strata-l4 on `node`: VIP:port to a backend on loopback
-        that answers the node's name. Returns (daemon, admin socket path)."""
+        that answers the node's name (and with `hold`, keeps the connection
+        until the client closes it). Returns (daemon, admin socket path)."""
         from conftest import binary
-        self.ns[node].popen([PY, HERE / "vrrp_lab.py", "serve", "127.0.0.1", backend_port, node])
+        self.ns[node].popen([PY, HERE / "vrrp_lab.py", "serve", "127.0.0.1", backend_port, node]
+                            + (["--hold", "1"] if hold else []))
         sock = self.workdir / f"l4-{node}.sock"
         listen = f"[{vip}]:{port}" if ":" in vip else f"{vip}:{port}"
         conf = self.workdir / f"l4-{node}.conf"
@@ -312,7 +314,19 @@ def inject_main(ifname, hexes):
         time.sleep(0.005)
 
 
-def serve_main(host, port, name, pid_file=None, admin=None):
+def _hold(c, reply):
+    """Answers, then reads until the peer closes: the connection stays open
+    as long as the client holds it."""
+    try:
+        c.sendall(reply)
+        while c.recv(65536):
+            pass
+    except OSError:
+        pass
+    c.close()
+
+
+def serve_main(host, port, name, pid_file=None, admin=None, hold=False):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -329,6 +343,9 @@ def serve_main(host, port, name, pid_file=None, admin=None):
     reply = (name + "\n").encode()
     while True:
         c, _ = s.accept()
+        if hold:
+            threading.Thread(target=_hold, args=(c, reply), daemon=True).start()
+            continue
         try:
             c.sendall(reply)
         except OSError:
@@ -408,7 +425,8 @@ if __name__ == "__main__":
     if cmd == "serve":
         args = sys.argv[2:5]
         opts = dict(zip(sys.argv[5::2], sys.argv[6::2]))
-        serve_main(*args, pid_file=opts.get("--pid-file"), admin=opts.get("--admin"))
+        serve_main(*args, pid_file=opts.get("--pid-file"), admin=opts.get("--admin"),
+                   hold=opts.get("--hold") == "1")
     elif cmd == "inject":
         inject_main(sys.argv[2], sys.argv[3:])
     elif cmd == "probe":
