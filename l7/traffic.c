@@ -115,8 +115,9 @@ static int families(void)
 
 void l7_traffic_metrics_stale(void)
 {
-	const int fams[] = {l7_trf.overflow, l7_trf.budget, l7_trf.rl_req, l7_trf.split_req,
-			    l7_trf.cl_refused};
+	const int fams[] = {l7_trf.brk_state, l7_trf.brk_trans, l7_trf.brk_rej,
+			    l7_trf.overflow,  l7_trf.budget,	l7_trf.rl_req,
+			    l7_trf.split_req, l7_trf.cl_refused};
 
 	if (!l7_trf.ok)
 		return;
@@ -177,8 +178,8 @@ static int srv_breaker(struct l7_server_rt *rt, unsigned workers)
 	struct l7_tr_srv *t;
 	int ret;
 
-	if (rt->tr)
-		return 0;
+	if (rt->tr) /* the same cells: this revives series a reload marked stale */
+		return srv_series(rt->tr, rt->upstream, rt->name);
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;

@@ -117,6 +117,11 @@ def test_stratactl_forces_a_breaker_open_and_closed(daemons, workdir):
     out, errors = load(l7.port, 0.3, conns=2)
     assert errors == 0 and out and all(s == "be-1" for _, s in out)
     assert breaker_state(l7, "app", "be-0") == 1
+    # a reload keeps the server, so its breaker (and its series) too
+    l7.d.send(signal.SIGHUP)
+    l7.d.wait_log("generation 2")
+    assert breaker_state(l7, "app", "be-0") == 1
+    assert "app be-0 open" in l7.ctl("show", "breakers").stdout
     l7.ctl("set", "breaker", "app", "be-0", "closed")
     assert breaker_state(l7, "app", "be-0") == 0
     out, errors = load(l7.port, 0.3, conns=2)
