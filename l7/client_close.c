@@ -54,20 +54,20 @@ static void start_linger(struct l7_conn *c)
 /* The usual end of a connection: nothing in flight but the multishot recv
  * (or not even that, when the client's FIN ended it). shutdown(2) wakes
  * that recv, whose last completion is then a plain 0, and sends the FIN
- * the close would have sent: no cancel request, which costs the kernel a
- * search of the ring's requests (by descriptor: all of them) and two
- * completions. A parked recv is not in the kernel; anything else in
- * flight (a send) is cancelled as before. */
+ * the close would have sent, with a corked last response (l7_tx cork) in
+ * the same segment: no cancel request, which costs the kernel a search of
+ * the ring's requests (by descriptor: all of them) and two completions.
+ * Anything else in flight (a send, a recv parked in the loop for want of
+ * buffers) is still cancelled; the FIN has left all the same, so a corked
+ * response is not lost to the reset a close with unread input sends. */
 static bool end_by_shutdown(struct l7_conn *c)
 {
 	struct loop *loop = c->w->loop;
 	unsigned n = loop_slot_inflight(loop, c->slot);
+	bool only_recv = n == 1 && (c->flags & L7_CF_RECV) && !loop_slot_parked(loop, c->slot);
+	bool shut = !(c->flags & L7_CF_DEAD) && shutdown(c->fd, SHUT_RDWR) == 0;
 
-	if (n == 0)
-		return true;
-	if (n != 1 || !(c->flags & L7_CF_RECV) || loop_slot_parked(loop, c->slot))
-		return false;
-	return shutdown(c->fd, SHUT_RDWR) == 0;
+	return n == 0 || (only_recv && shut);
 }
 
 static void close_now(struct l7_conn *c)

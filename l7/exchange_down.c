@@ -357,6 +357,10 @@ void l7_x_pump_down(struct l7_exchange *x)
 	if (x->u)
 		l7_uconn_flow(x->u);
 	if (!l7_tx_empty(&x->tx_cl)) {
+		/* Nothing follows on a connection that closes after this
+		 * response: its FIN can ride on the last segment. Never on a
+		 * connection kept alive (nothing would push the rest out). */
+		x->tx_cl.cork = x->resp_done && !x->client_keep && !x->h2;
 		x->tmode = L7_TM_CLIENT;
 		l7_x_arm(x, x->gen->cfg->timeouts.client_body_ms);
 		l7_x_send_client(x);

@@ -215,7 +215,7 @@ void l7_tx_init(struct l7_tx *t)
 {
 	/* Counters only: iovecs and references are written before use. */
 	t->niov = t->first = t->nrefs = 0;
-	t->busy = false;
+	t->busy = t->cork = false;
 	t->sent = t->total = 0;
 }
 
@@ -240,6 +240,7 @@ void l7_tx_add_buf(struct l7_tx *t, struct l7_bufs *b, unsigned bid, const void 
 
 int l7_tx_submit(struct l7_tx *t, struct loop *loop, int slot, unsigned op, int fd)
 {
+	int flags = t->cork ? MSG_MORE : 0;
 	int ret;
 
 	assert(!t->busy && t->first < t->niov);
@@ -247,7 +248,7 @@ int l7_tx_submit(struct l7_tx *t, struct loop *loop, int slot, unsigned op, int 
 		/* One piece: a plain send skips the msghdr copy and the iovec
 		 * import of sendmsg. */
 		ret = loop_prep_send(loop, slot, op, fd, t->iov[t->first].iov_base,
-				     t->iov[t->first].iov_len, 0);
+				     t->iov[t->first].iov_len, flags);
 		if (ret == 0)
 			t->busy = true;
 		return ret;
@@ -255,7 +256,7 @@ int l7_tx_submit(struct l7_tx *t, struct loop *loop, int slot, unsigned op, int 
 	memset(&t->msg, 0, sizeof(t->msg));
 	t->msg.msg_iov = &t->iov[t->first];
 	t->msg.msg_iovlen = (size_t)(t->niov - t->first);
-	ret = loop_prep_sendmsg(loop, slot, op, fd, &t->msg, 0);
+	ret = loop_prep_sendmsg(loop, slot, op, fd, &t->msg, flags);
 	if (ret == 0)
 		t->busy = true;
 	return ret;
@@ -268,6 +269,7 @@ static void tx_release(struct l7_tx *t, struct l7_bufs *b)
 	t->nrefs = 0;
 	t->niov = t->first = 0;
 	t->sent = t->total = 0;
+	t->cork = false;
 }
 
 int l7_tx_done(struct l7_tx *t, struct l7_bufs *b, int res)

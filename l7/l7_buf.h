@@ -161,7 +161,12 @@ struct l7_tx {
 	struct iovec iov[L7_TX_IOV];
 	uint16_t refs[L7_TX_REFS];
 	uint8_t niov, first, nrefs;
-	bool busy;	/* a sendmsg is in flight */
+	bool busy; /* a sendmsg is in flight */
+	/* The last batch before the connection closes: sent with MSG_MORE,
+	 * so what is left under a segment waits for the FIN that the close
+	 * sends next (client_close.c) and leaves with it, one segment
+	 * instead of a data segment and a FIN segment. */
+	bool cork;
 	uint64_t sent;	/* bytes of the current batch sent so far */
 	uint64_t total; /* bytes of the current batch */
 };
