@@ -121,6 +121,12 @@ static void exercise(const struct l7_snapshot *s)
 	r = l7_route_match(s, &s->listeners[0], &req, &mctx);
 	if (!r)
 		return;
+	if (r->action == L7_ACT_SPLIT) {
+		/* the engine proxies through the chosen side's upstream copy */
+		assert(r->split && r->split->n_sides > 0 && r->split_routes);
+		r = &r->split_routes[r->split->n_sides - 1];
+		assert(r->action == L7_ACT_UPSTREAM && r->upstream);
+	}
 	if (r->action == L7_ACT_RESPOND) {
 		n = l7_respond_fixed(out, sizeof(out), r, false, false);
 		assert(n > 0 || n == -E2BIG);
