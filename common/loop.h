@@ -220,6 +220,16 @@ int loop_prep_sendmsg(struct loop *loop, int id, unsigned op, int fd, const stru
 int loop_prep_connect(struct loop *loop, int id, unsigned op, int fd, const struct sockaddr *sa,
 		      socklen_t salen, unsigned timeout_ms);
 
+/* Poll on `fd` for `mask` (POLLIN, ...): res = the events that are ready.
+ * One-shot: one completion, checked against the file's state when armed
+ * (readiness that is already there completes at once). Multishot: a
+ * completion each time the file is woken up with an event of `mask`
+ * (edge-triggered: what was ready before it was armed or consumed by no
+ * one completes nothing), F_MORE while it stays armed; it ends (no F_MORE)
+ * when cancelled (-ECANCELED) or dropped by the kernel. Readiness without
+ * taking bytes, for an owner that reads with a system call of its own. */
+int loop_prep_poll(struct loop *loop, int id, unsigned op, int fd, unsigned mask, bool multishot);
+
 /* splice(2) between a socket and a pipe, no offsets. Runs on io_uring's
  * worker threads: it completes late, count it (the loop does). */
 int loop_prep_splice(struct loop *loop, int id, unsigned op, int fd_in, int fd_out, unsigned len,

@@ -378,6 +378,21 @@ int loop_prep_close(struct loop *l, int id, unsigned op, int fd)
 	return 0;
 }
 
+int loop_prep_poll(struct loop *l, int id, unsigned op, int fd, unsigned mask, bool multishot)
+{
+	int err = 0;
+	struct io_uring_sqe *sqe = begin(l, id, op, false, &err);
+
+	if (!sqe)
+		return err;
+	if (multishot)
+		io_uring_prep_poll_multishot(sqe, fd, mask);
+	else
+		io_uring_prep_poll_add(sqe, fd, mask);
+	track(l, &l->slots[id], id, op, sqe);
+	return 0;
+}
+
 int loop_prep_nop(struct loop *l, int id, unsigned op)
 {
 	int err = 0;

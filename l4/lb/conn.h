@@ -59,7 +59,7 @@ enum {
 	L4_DF_DONE = 1u << 5,	     /* this direction is finished */
 	L4_DF_SPLICE = 1u << 6,	     /* moving through a pipe (holds one) */
 	L4_DF_WANT_SPLICE = 1u << 7, /* a full buffer came: switch once idle */
-	L4_DF_SPIN = 1u << 8,	     /* splice path: a MSG_PEEK recv waits for input */
+	L4_DF_SPIN = 1u << 8,	     /* splice path: a poll waits for input */
 	L4_DF_SPOUT = 1u << 9,	     /* splice path: a spill send waits for output */
 };
 
@@ -79,7 +79,6 @@ struct l4_dir {
 	uint32_t in_pipe;    /* splice: bytes in the pipe */
 	uint64_t bytes;	     /* delivered to the destination */
 	struct l4_sendv *sv;
-	uint8_t peek;  /* splice: the MSG_PEEK recv's byte */
 	uint8_t spill; /* splice: the byte sent alone to wait for room */
 };
 

@@ -7,9 +7,9 @@
  * splice(2) with SPLICE_F_NONBLOCK on the non-blocking sockets, a pipe
  * borrowed from the worker's pool in between, until one side would block:
  *
- *   source empty, pipe empty   the pipe goes back to the pool and a 1-byte
- *                              MSG_PEEK recv (L4_OP_SPIN) waits for input
- *                              without taking it; then the pump goes on
+ *   source empty, pipe empty   the pipe goes back to the pool and a
+ *                              one-shot poll (L4_OP_SPIN) waits for input;
+ *                              then the pump goes on
  *   destination full           the pipe's first byte is sent alone by
  *                              io_uring (L4_OP_SPOUT), which waits for room;
  *                              the pipe is kept with the rest meanwhile
@@ -21,7 +21,17 @@
  * and on a non-blocking socket those report EAGAIN instead of waiting, so
  * they cannot carry backpressure. Calling splice(2) inline costs two plain
  * system calls per pipe-full, as HAProxy does, and the io_uring requests
- * left (a peek, a send) wait without holding a thread.
+ * left (a poll, a send) wait without holding a thread.
+ *
+ * The wait for input is a poll rather than a 1-byte MSG_PEEK recv: a
+ * keep-alive flow of 16 KiB answers waits once per answer, and the recv
+ * cost a failed receive attempt at submission plus the peek itself, two
+ * socket-locked receive calls per answer that a poll does not make. It is
+ * one-shot, not multishot: a multishot poll only reports wakeups, and a
+ * splice can stop short with bytes still in the socket (the pipe's slots
+ * ran out) while the sender waits for a window that only reading opens:
+ * nothing would ever wake it. A one-shot poll checks the socket's state
+ * when armed.
  *
  * Memory: a splicing direction holds one pipe (at most L4_SPLICE_CHUNK
  * bytes, kernel memory) while bytes move or its destination is full, and
@@ -29,6 +39,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -68,8 +79,7 @@ static void wait_input(struct l4_conn *c, unsigned d)
 	struct l4_dir *dir = &c->dir[d];
 
 	put_pipe(c, dir); /* empty: an idle bulk flow holds no pipe */
-	if (loop_prep_recv_into(c->w->loop, c->id, L4_OP_SPIN(d), c->fd[d], &dir->peek, 1,
-				MSG_PEEK)) {
+	if (loop_prep_poll(c->w->loop, c->id, L4_OP_SPIN(d), c->fd[d], POLLIN | POLLRDHUP, false)) {
 		l4_conn_close(c, L4_END_INTERNAL);
 		return;
 	}
@@ -217,12 +227,8 @@ void l4_splice_on_in(struct l4_conn *c, unsigned d, const struct io_uring_cqe *c
 	if (c->state == L4_ST_CLOSING)
 		return;
 	if (cqe->res > 0) {
-		pump(c, d); /* the peeked byte is still in the socket */
-	} else if (cqe->res == 0) {
-		dir->flags |= L4_DF_EOF;
-		leave(c, d);
-		l4_relay_kick(c, d);
-	} else if (cqe->res == -EAGAIN || cqe->res == -EINTR) {
+		pump(c, d); /* readable, a FIN or an error: the splice tells which */
+	} else if (cqe->res == 0 || cqe->res == -EAGAIN || cqe->res == -EINTR) {
 		wait_input(c, d);
 	} else {
 		l4_relay_fail(c, (enum l4_side)d, cqe->res);

@@ -1,5 +1,5 @@
 /* Event loop tests on real loopback sockets: accept, send, connect (with and
- * without a linked timeout), splice, shutdown, close, cancel, timers,
+ * without a linked timeout), splice, shutdown, close, cancel, multishot poll, timers,
  * posting from another thread and shutdown with requests in flight. Every
  * test runs once per path (default and each forced fallback). */
 #include <setjmp.h>
@@ -15,6 +15,7 @@
 /* The ring itself, for the tests that make io_uring_enter() fail. */
 #include "loop_impl.h"
 
+#include <poll.h>
 #include <sys/eventfd.h>
 
 enum {
@@ -27,6 +28,7 @@ enum {
 	OP_SHUT,
 	OP_CLOSE,
 	OP_PEEK,
+	OP_POLL,
 };
 
 static int count_fds(void)
@@ -572,6 +574,71 @@ static void test_cancel_recv(void **state)
 	close(b);
 }
 
+/* --- poll: one-shot sees readiness already there; multishot completes per wakeup -------- */
+
+static bool polled1(void *arg)
+{
+	return h_count(arg, OP_POLL) == 1;
+}
+
+static bool polled2(void *arg)
+{
+	return h_count(arg, OP_POLL) == 2;
+}
+
+static bool poll_ended(void *arg)
+{
+	const struct h_ev *e = h_last(arg, OP_POLL);
+
+	return e && !(e->flags & IORING_CQE_F_MORE);
+}
+
+static void test_poll(void **state)
+{
+	struct loop *l = loop_create(&h_params);
+	struct h_owner o;
+	char buf[8];
+	int a, b;
+
+	assert_non_null(l);
+	h_tcp_pair(&a, &b);
+	h_owner_open(&o, l, b);
+	/* One-shot, armed while a byte already waits: completes at once,
+	 * without F_MORE, and leaves the byte in the socket. */
+	assert_int_equal(write(a, "w", 1), 1);
+	assert_int_equal(loop_prep_poll(l, o.id, OP_POLL, b, POLLIN, false), 0);
+	assert_true(h_run_until(l, polled1, &o, 3000));
+	assert_true(h_last(&o, OP_POLL)->res & POLLIN);
+	assert_false(h_last(&o, OP_POLL)->flags & IORING_CQE_F_MORE);
+	assert_int_equal(loop_slot_inflight(l, o.id), 0);
+	assert_int_equal(read(b, buf, sizeof(buf)), 1);
+	o.nev = 0;
+
+	assert_int_equal(loop_prep_poll(l, o.id, OP_POLL, b, POLLIN, true), 0);
+	loop_run_once(l, 0);
+	loop_run_once(l, 0);
+	assert_int_equal(o.nev, 0); /* nothing to read yet */
+	assert_int_equal(write(a, "x", 1), 1);
+	assert_true(h_run_until(l, polled1, &o, 3000));
+	assert_true(h_last(&o, OP_POLL)->res & POLLIN);
+	assert_true(h_last(&o, OP_POLL)->flags & IORING_CQE_F_MORE);
+	/* The poll takes no byte: the owner reads them itself. */
+	assert_int_equal(read(b, buf, sizeof(buf)), 1);
+	/* Still armed: the next readiness completes again, no new request. */
+	assert_int_equal(write(a, "yz", 2), 2);
+	assert_true(h_run_until(l, polled2, &o, 3000));
+	assert_true(h_last(&o, OP_POLL)->flags & IORING_CQE_F_MORE);
+	assert_int_equal(loop_slot_inflight(l, o.id), 1);
+	assert_int_equal(read(b, buf, sizeof(buf)), 2);
+	assert_int_equal(loop_prep_cancel(l, o.id, OP_POLL), 0);
+	assert_true(h_run_until(l, poll_ended, &o, 3000));
+	assert_int_equal(h_last(&o, OP_POLL)->res, -ECANCELED);
+	assert_int_equal(loop_slot_inflight(l, o.id), 0);
+	loop_destroy(l);
+	close(a);
+	close(b);
+}
+
 /* --- a recv parked on a dry ring is reported as parked ------------------------------------ */
 
 struct dry {
@@ -1099,7 +1166,8 @@ static void test_stop_with_inflight(void **state)
 	    cmocka_unit_test(test_ring_failure_ends_run_at_once),                                  \
 	    cmocka_unit_test(test_abandoned_accept_closes_late_fds),                               \
 	    cmocka_unit_test(test_post_at_destroy), cmocka_unit_test(test_nop),                    \
-	    cmocka_unit_test(test_stop_with_inflight), cmocka_unit_test(test_slot_parked)
+	    cmocka_unit_test(test_stop_with_inflight), cmocka_unit_test(test_slot_parked),         \
+	    cmocka_unit_test(test_poll)
 
 int main(void)
 {
