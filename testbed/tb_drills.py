@@ -6,7 +6,8 @@ import tb_drills_l4
 import tb_drills_tiers
 
 DRILLS = {d.name: d for d in (
-    tb_drills_l4.L4Hard, tb_drills_l4.L4Graceful, tb_drills_l4.L4Link,
+    tb_drills_l4.L4Hard, tb_drills_l4.L4Graceful, tb_drills_l4.L4GracefulKeepalive,
+    tb_drills_l4.L4Link,
     tb_drills_tiers.L7Loss, tb_drills_tiers.BackendLoss, tb_drills_tiers.Reload,
     tb_drills_tiers.Drain)}
 

@@ -227,6 +227,26 @@ class L4Graceful(Failover):
                    seen and kept >= 0.95 * seen)
 
 
+class L4GracefulKeepalive(L4Graceful):
+    name = "l4-graceful-ka"
+    mode = "mixed"
+    title = ("l4-graceful with keep-alive clients too: strata-l4 closes each kept "
+             "connection at a switch, the clients repeat the request on a new one")
+    what = ("The l4-graceful sequence under mixed load: half the requests on fresh "
+            "connections, half on one kept connection per client address. A kept "
+            "connection never ends by itself, so strata-l4 closes it during the drain once "
+            "it is idle at a switch (the last byte went to the client, was acknowledged, and "
+            "drain_close_idle passed: between a whole answer and the next request), and "
+            "strata-vrrp resigns once nothing is open.")
+    notes = ("The load generator repeats a request once on a new connection when a reused "
+             "keep-alive connection was closed before any byte of the answer, as HTTP "
+             "clients do (RFC 9112 §9.3.1: a GET is idempotent); it counts those in "
+             "\"keep-alive requests retried\" and counts them as succeeded when the repeat "
+             "succeeds. The repeat's SYN is dropped by lb-a until the VIP leaves, so it "
+             "reaches lb-b 1 s later. Any other error, a closed connection after part of an "
+             "answer included, is a failure.")
+
+
 class L4Link(Failover):
     name = "l4-link"
     title = "the master's frontend link cut"

@@ -13,7 +13,8 @@ import tempfile
 
 import tb_topo
 
-ORDER = ["l4-hard", "l4-graceful", "l4-link", "l7-loss", "backend-loss", "reload", "drain"]
+ORDER = ["l4-hard", "l4-graceful", "l4-graceful-ka", "l4-link", "l7-loss", "backend-loss",
+         "reload", "drain"]
 DOCS = tb_topo.ROOT / "docs"
 
 
@@ -84,6 +85,7 @@ def keepalived_section():
 def summary_row(r):
     v = r["values"]
     key = {"l4-hard": ("takeover_s", "VIP takeover"), "l4-graceful": ("takeover_s", "VIP takeover"),
+           "l4-graceful-ka": ("takeover_s", "VIP takeover"),
            "l4-link": ("takeover_s", "VIP takeover"), "l7-loss": ("detection_s", "detection"),
            "backend-loss": ("detection_s", "detection"), "drain": ("l7_out_s", "L7 out after")}
     main = ""

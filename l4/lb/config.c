@@ -16,6 +16,7 @@
 
 #define L4_DEFAULT_DRAIN_MS 10000u
 #define L4_DRAIN_LINGER_MS  2000u /* drain: exit after this long with nothing open */
+#define L4_DRAIN_IDLE_MS    50u	  /* drain: close a connection idle at a switch this long */
 #define L4_DEFAULT_BACKLOG  4096u
 #define L4_MAX_CONNS_LIMIT  1000000u
 #define L4_MAX_WORKERS	    256u
@@ -25,10 +26,10 @@
 #define L4_DEFAULT_PIPES    64u
 
 static const char *const top_keys[] = {
-    "node_name",    "log_level",      "workers",   "cpus",
-    "user",	    "group",	      "max_conns", "drain_timeout",
-    "drain_linger", "listen_backlog", "admin",	   "metrics",
-    "access_log",   "io_uring",	      "services",  NULL};
+    "node_name",      "log_level", "workers",	    "cpus",	    "user",
+    "group",	      "max_conns", "drain_timeout", "drain_linger", "drain_close_idle",
+    "listen_backlog", "admin",	   "metrics",	    "access_log",   "io_uring",
+    "services",	      NULL};
 static const char *const admin_keys[] = {"socket", "group", NULL};
 static const char *const metrics_keys[] = {"listen", NULL};
 static const char *const ring_keys[] = {"entries",	  "buffers",	   "buffer_size", "pipes",
@@ -218,6 +219,10 @@ static int parse_globals(const config_setting_t *root, struct l4_config *c, stru
 				   3600ull * 1000000, &us, err)))
 		return rc;
 	c->drain_linger_ms = (uint32_t)(us / 1000);
+	if ((rc = cfg_get_duration(root, "drain_close_idle", L4_DRAIN_IDLE_MS * 1000ull, 0,
+				   3600ull * 1000000, &us, err)))
+		return rc;
+	c->drain_close_idle_ms = (uint32_t)(us / 1000);
 	if ((rc = cfg_get_int(root, "listen_backlog", L4_DEFAULT_BACKLOG, 16, 65535, &v, err)))
 		return rc;
 	c->listen_backlog = (uint32_t)v;

@@ -125,6 +125,8 @@ struct l4_config {
 	uint32_t max_conns;
 	uint32_t drain_timeout_ms;
 	uint32_t drain_linger_ms; /* drain: exit when nothing was open this long */
+	/* drain: close a connection idle this long after answering (drain.h); 0: never */
+	uint32_t drain_close_idle_ms;
 	uint32_t listen_backlog;
 	char *admin_socket;  /* NULL: no admin socket */
 	char *admin_group;   /* NULL: socket 0600 */

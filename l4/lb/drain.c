@@ -19,6 +19,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conn.h"
 #include "lbworker.h"
 #include "log.h"
 #include "proc.h"
@@ -112,6 +115,55 @@ void l4_drain_quiesce(struct l4_worker *w)
 	log_debug("worker %u: %u listeners drop new SYNs", w->index, n);
 }
 
+/* --- connections at a switch (worker side) -------------------------------- */
+
+static bool tcp_info_of(int fd, struct tcp_info *ti)
+{
+	socklen_t len = sizeof(*ti);
+
+	return fd >= 0 && getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == 0;
+}
+
+bool l4_drain_conn_at_switch(const struct l4_conn *c, uint32_t idle_ms)
+{
+	struct tcp_info cl, sv;
+
+	if (c->state != L4_ST_RELAY || c->setup)
+		return false;
+	for (unsigned d = 0; d < 2; d++)
+		if (c->dir[d].queued || c->dir[d].in_pipe || !c->dir[d].bytes ||
+		    (c->dir[d].flags & (L4_DF_SEND | L4_DF_SPOUT)))
+			return false;
+	if (!tcp_info_of(c->fd[L4_CLIENT], &cl) || cl.tcpi_unacked ||
+	    cl.tcpi_last_data_sent < idle_ms || cl.tcpi_last_data_recv < cl.tcpi_last_data_sent)
+		return false; /* unacknowledged, too recent, or the client spoke last */
+	/* The instance side agrees: its answer came after our last byte to it
+	 * (a request still being answered has ours last). */
+	if (tcp_info_of(c->fd[L4_SERVER], &sv) && sv.tcpi_last_data_sent < sv.tcpi_last_data_recv)
+		return false;
+	/* Ages are in jiffies (4 ms at HZ=250): a whole exchange inside one
+	 * jiffy ties on both sockets and counts as answered. */
+	return true;
+}
+
+void l4_drain_on_tick(struct loop *loop, void *arg)
+{
+	struct l4_worker *w = l4_worker_self();
+	uint32_t idle_ms = (uint32_t)(uintptr_t)arg;
+	unsigned n = 0;
+
+	if (!w)
+		return;
+	for (struct l4_conn *c = w->live; c; c = c->next) {
+		if (c->end == L4_END_NONE && l4_drain_conn_at_switch(c, idle_ms)) {
+			l4_conn_close(c, L4_END_SHUTDOWN);
+			n++;
+		}
+	}
+	if (n)
+		log_debug("worker %u: drain closed %u idle connections", w->index, n);
+}
+
 /* --- the main thread's wait ---------------------------------------------- */
 
 /* The specific listen addresses whose departure ends the drain early. */
@@ -167,10 +219,12 @@ void l4_drain_run(struct l4_proc *p)
 	struct drain_addrs wa;
 	struct l4_drain_view v = {.start = log_now_ms()};
 	enum l4_drain_verdict verdict = L4_DRAIN_WAIT;
+	uint32_t idle;
 
 	v.last_busy = v.start;
 	v.linger_ms = c ? c->drain_linger_ms : 0;
 	v.timeout_ms = c ? c->drain_timeout_ms : 0;
+	idle = c ? c->drain_close_idle_ms : 0;
 	collect_addrs(c, &wa);
 	if (c)
 		snap_put(&c->hdr);
@@ -185,6 +239,8 @@ void l4_drain_run(struct l4_proc *p)
 		v.active = atomic_load(&p->st.active);
 		if (v.active)
 			v.last_busy = v.now;
+		if (v.active && idle)
+			worker_post_all(l4_drain_on_tick, (void *)(uintptr_t)idle);
 		v.addrs_gone = !v.active && addrs_gone(&wa);
 		verdict = l4_drain_decide(&v);
 		if (verdict == L4_DRAIN_WAIT && worker_signals_wait(L4_DRAIN_POLL_MS) == SIGINT) {

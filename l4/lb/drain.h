@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "loop.h"
 
 struct l4_proc;
 struct l4_worker;
@@ -48,6 +49,26 @@ int l4_drain_filter_syns(int fd);
  * datagram socket can bind it without IP_FREEBIND. Errors other than
  * EADDRNOTAVAIL count as local (keep waiting). */
 bool l4_drain_addr_is_local(const struct addr *a);
+
+struct l4_conn;
+
+/* A connection "at a switch": relaying, nothing queued either way, at
+ * least one byte each way so far, and by TCP_INFO the last byte we sent the
+ * client is acknowledged, `idle_ms` old and not older than the last one it
+ * sent us, and on the instance side its last byte is not older than ours.
+ * For HTTP/1.1 that is a keep-alive connection between a whole answer and
+ * the next request, which a client may repeat on a new connection if we
+ * close it (RFC 9112 §9.3.1); a request waiting for a slow answer has the
+ * client's byte (and ours to the instance) last and stays. The ages have
+ * jiffy resolution: a next request sent within the same few ms as the last
+ * answer and then left unanswered for `idle_ms` cannot be told apart and is
+ * closed too (docs/vrrp.md "Planned maintenance"). */
+bool l4_drain_conn_at_switch(const struct l4_conn *c, uint32_t idle_ms);
+
+/* Worker thread, posted by main every L4_DRAIN_POLL_MS during the drain
+ * when drain_close_idle is set (`arg` carries it in ms): closes this
+ * worker's connections at a switch. */
+void l4_drain_on_tick(struct loop *loop, void *arg);
 
 /* Worker thread (posted by main on SIGTERM): filters SYNs on every
  * listener of `w` and keeps accepting what completed; a listener whose

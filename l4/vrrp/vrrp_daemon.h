@@ -112,6 +112,17 @@ int vrrp_daemon_run(struct vrrp_daemon *d);
 /* Resigns (priority 0) as master, removes VIPs and the vmac, frees all. */
 void vrrp_daemon_stop(struct vrrp_daemon *d);
 
+/* --- vrrp_shutdown.c --------------------------------------------------------- */
+
+/* SIGTERM: as master tracking a live strata-l4 with shutdown_wait set,
+ * starts the wait (fast probes); otherwise, or when already waiting, sets
+ * `stopping` (resign now). */
+void vrrp_shutdown_begin(struct vrrp_daemon *d);
+/* Every loop turn: ends the wait (sets `stopping`) once strata-l4 has
+ * nothing open or exited, we are no longer master, or shutdown_wait is
+ * over; logs which. */
+void vrrp_shutdown_check(struct vrrp_daemon *d, uint64_t now);
+
 /* --- vrrp_inst.c ----------------------------------------------------------- */
 
 int vrrp_inst_setup(struct vrrp_inst *in);

@@ -49,7 +49,7 @@ def test_drain_drops_new_syns_and_finishes_established(daemons, workdir):
     port = free_port()
     l4, _, sock = start_l4(daemons, workdir, [u.service_block("web", f"127.0.0.1:{port}",
                                                               addrs(ports))],
-                           drain_timeout="30s", drain_linger="300ms")
+                           drain_timeout="30s", drain_linger="300ms", drain_close_idle=0)
     assert connect_outcome(port, wait=5) == "connected"
     assert stats(sock)["draining"] == "0"
     held = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -84,7 +84,8 @@ def test_client_waiting_in_the_backlog_at_sigterm_is_served(daemons, workdir):
     l4, _, sock = start_l4(daemons, workdir,
                            [u.service_block("web", f"127.0.0.1:{port}", addrs(ports),
                                             max_conns=1)],
-                           workers=1, drain_timeout="30s", drain_linger="300ms")
+                           workers=1, drain_timeout="30s", drain_linger="300ms",
+                           drain_close_idle=0)
     first = socket.create_connection(("127.0.0.1", port), timeout=10)
     u.read_line(first)
     waiting = socket.create_connection(("127.0.0.1", port), timeout=10)  # handshake done
@@ -124,3 +125,30 @@ def test_drain_ends_when_the_listen_address_leaves(daemons, workdir):
         l4.proc.wait(10)
         assert l4.proc.returncode == 0
         assert "nothing open and every listen address left this host" in l4.text()
+
+
+def test_idle_kept_connection_is_closed_at_drain(daemons, workdir):
+    """A kept connection idle after an answer (a keep-alive client between
+    requests) is closed during the drain, with a FIN: the client sees the
+    end and would send its next request on a new connection. One that has
+    not carried an exchange yet is left alone."""
+    ports = peers(daemons, 1)
+    port = free_port()
+    l4, _, sock = start_l4(daemons, workdir, [u.service_block("web", f"127.0.0.1:{port}",
+                                                              addrs(ports))],
+                           drain_timeout="30s", drain_linger="300ms", drain_close_idle="50ms")
+    kept = socket.create_connection(("127.0.0.1", port), timeout=10)
+    u.read_line(kept)
+    time.sleep(0.01)  # the answer in a later jiffy than the request
+    assert echo_all(kept, b"GET / HTTP/1.1\r\n\r\n") == b"GET / HTTP/1.1\r\n\r\n"
+    fresh = socket.create_connection(("127.0.0.1", port), timeout=10)
+    u.read_line(fresh)  # only the instance has spoken: no exchange yet
+    l4.send(signal.SIGTERM)
+    l4.wait_log("draining 2 connections")
+    assert kept.recv(10) == b""  # closed by strata-l4, not reset
+    u.wait_for(lambda: stats(sock)["active"] == "1", what="one connection left")
+    assert echo_all(fresh, b"late") == b"late"
+    fresh.close()
+    kept.close()
+    l4.proc.wait(20)
+    assert l4.proc.returncode == 0 and "drain timeout" not in l4.text()

@@ -195,7 +195,7 @@ static void test_error_lines(void **state)
 	assert_string_equal(error_of("x = 1;"), "FILE:1: x: unknown key (known keys: 'node_name', "
 						"'log_level', 'workers', 'cpus', 'user', 'group', "
 						"'max_conns', 'drain_timeout', 'drain_linger', "
-						"'listen_backlog', "
+						"'drain_close_idle', 'listen_backlog', "
 						"'admin', 'metrics', 'access_log', 'io_uring', "
 						"'services')");
 	assert_string_equal(error_of("services = ( { name = \"a\"; instances = ( ); } );"),

@@ -1,8 +1,8 @@
 /* Tests for strata-l4's drain (l4/lb/drain.c): the exit verdict, the SYN
  * filter on real loopback sockets (a new client gets no answer, a client
  * that completed its handshake is still accepted and its data passes, an
- * established connection keeps working), address locality, and the
- * drain_linger key. */
+ * established connection keeps working), address locality, a keep-alive
+ * connection at a switch, and the drain_linger and drain_close_idle keys. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "../../l4/lb/config.h"
+#include "../../l4/lb/conn.h"
 #include "../../l4/lb/drain.h"
 
 static void test_verdicts(void **state)
@@ -141,6 +142,50 @@ static void test_filter_drops_new_syns_only(void **state)
 	close(lfd);
 }
 
+static void sleep_ms(int ms)
+{
+	poll(NULL, 0, ms);
+}
+
+/* A keep-alive exchange through a real loopback pair: `srv` plays
+ * strata-l4's client socket. At a switch only once our answer is newer than
+ * the request, acknowledged, and idle long enough; a new request, queued
+ * bytes or a connection not yet relaying are not. */
+static void test_conn_at_a_switch(void **state)
+{
+	struct sockaddr_in sa;
+	int lfd = listener(&sa), cli = connect_nb(&sa), srv = accept_within(lfd, 5000);
+	struct l4_conn c;
+
+	assert_true(srv >= 0);
+	memset(&c, 0, sizeof(c));
+	c.state = L4_ST_RELAY;
+	c.fd[L4_CLIENT] = srv;
+	c.fd[L4_SERVER] = -1;
+	roundtrip(cli, srv, "GET / HTTP/1.1");
+	c.dir[L4_C2S].bytes = 14;
+	assert_false(l4_drain_conn_at_switch(&c, 20)); /* no answer yet: waiting */
+	sleep_ms(10);				       /* the answer in a later tick */
+	roundtrip(srv, cli, "HTTP/1.1 200");
+	c.dir[L4_S2C].bytes = 12;
+	assert_false(l4_drain_conn_at_switch(&c, 5000)); /* not idle long enough */
+	sleep_ms(60);
+	assert_true(l4_drain_conn_at_switch(&c, 40));
+	c.dir[L4_S2C].queued = 5; /* still something to send */
+	assert_false(l4_drain_conn_at_switch(&c, 40));
+	c.dir[L4_S2C].queued = 0;
+	c.state = L4_ST_CONNECT;
+	assert_false(l4_drain_conn_at_switch(&c, 40));
+	c.state = L4_ST_RELAY;
+	sleep_ms(10);
+	roundtrip(cli, srv, "GET /next"); /* the next request: the client's byte is last */
+	sleep_ms(60);
+	assert_false(l4_drain_conn_at_switch(&c, 40));
+	close(srv);
+	close(cli);
+	close(lfd);
+}
+
 static void test_filter_on_a_bad_fd(void **state)
 {
 	assert_int_equal(l4_drain_filter_syns(-1), -EBADF);
@@ -192,6 +237,10 @@ static void test_drain_linger_key(void **state)
 
 	assert_int_equal(parse(ONE_SERVICE, &c), 0);
 	assert_int_equal(c->drain_linger_ms, 2000);
+	assert_int_equal(c->drain_close_idle_ms, 50);
+	l4_config_free(c);
+	assert_int_equal(parse("drain_close_idle = 0;\n" ONE_SERVICE, &c), 0);
+	assert_int_equal(c->drain_close_idle_ms, 0);
 	l4_config_free(c);
 	assert_int_equal(parse("drain_linger = \"250ms\";\n" ONE_SERVICE, &c), 0);
 	assert_int_equal(c->drain_linger_ms, 250);
@@ -208,6 +257,7 @@ int main(void)
 	    cmocka_unit_test(test_verdicts),
 	    cmocka_unit_test(test_filter_drops_new_syns_only),
 	    cmocka_unit_test(test_filter_on_a_bad_fd),
+	    cmocka_unit_test(test_conn_at_a_switch),
 	    cmocka_unit_test(test_addr_locality),
 	    cmocka_unit_test(test_drain_linger_key),
 	};
