@@ -384,8 +384,10 @@ def test_close_answers_with_connection_close_then_closes(echo):
 def test_stats_counts_connections_and_requests(echo):
     mon = Client(echo.port)
     deadline = time.monotonic() + 5
-    # Wait until only this connection is open (the fixture's probe has gone).
-    while (before := mon.request(path="/stats").json())["connections_active"] != 1:
+    # Wait until only this connection is open and the fixture's readiness
+    # probe has been counted and gone (another worker may accept it late).
+    while ((before := mon.request(path="/stats").json())["connections_active"] != 1
+           or before["connections_total"] < 2):
         assert time.monotonic() < deadline, before
         time.sleep(0.02)
     idle = [Client(echo.port) for _ in range(3)]
