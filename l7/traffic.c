@@ -25,6 +25,9 @@ static const char *const lbl_up[] = {"upstream", NULL};
 static const char *const lbl_pol[] = {"policy", "result", NULL};
 static const char *const lbl_split[] = {"route", "side", "why", NULL};
 static const char *const lbl_lst[] = {"listener", NULL};
+static const char *const lbl_side[] = {"route", "side", NULL};
+/* backoff waits, in seconds (observed in ms) */
+static const double backoff_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
 static const char *const rej_names[L7_TR_REJ__COUNT] = {"open", "probing"};
 static const char *const lim_names[L7_TR_LIM__COUNT] = {"max_requests", "max_pending"};
 static const char *const rl_names[L7_TR_RL__COUNT] = {"allowed", "limited", "dry_run"};
@@ -106,18 +109,27 @@ static int families(void)
 	f->cl_refused =
 	    metrics_family(r, "strata_l7_connlimit_refused_total",
 			   "Connections closed by max_conns_per_ip", METRICS_COUNTER, lbl_lst);
+	f->backoff = metrics_histogram(r, "strata_l7_retry_backoff_seconds",
+				       "Waits before retries (full jitter)", lbl_up, backoff_bounds,
+				       sizeof(backoff_bounds) / sizeof(backoff_bounds[0]), 1e-3);
+	f->split_weight =
+	    metrics_family(r, "strata_l7_split_weight",
+			   "Current weight of each side of a split route", METRICS_GAUGE, lbl_side);
 	if (f->brk_state < 0 || f->brk_trans < 0 || f->brk_rej < 0 || f->overflow < 0 ||
-	    f->budget < 0 || f->rl_req < 0 || f->split_req < 0 || f->cl_refused < 0)
+	    f->budget < 0 || f->rl_req < 0 || f->split_req < 0 || f->cl_refused < 0 ||
+	    f->backoff < 0 || f->split_weight < 0)
 		return -EINVAL;
+	f->h_backoff = metrics_hist(r, f->backoff);
 	f->ok = true;
 	return 0;
 }
 
 void l7_traffic_metrics_stale(void)
 {
-	const int fams[] = {l7_trf.brk_state, l7_trf.brk_trans, l7_trf.brk_rej,
-			    l7_trf.overflow,  l7_trf.budget,	l7_trf.rl_req,
-			    l7_trf.split_req, l7_trf.cl_refused};
+	const int fams[] = {l7_trf.brk_state,	l7_trf.brk_trans,  l7_trf.brk_rej,
+			    l7_trf.overflow,	l7_trf.budget,	   l7_trf.rl_req,
+			    l7_trf.split_req,	l7_trf.cl_refused, l7_trf.backoff,
+			    l7_trf.split_weight};
 
 	if (!l7_trf.ok)
 		return;
@@ -267,7 +279,23 @@ static int split_series(struct l7_tr_split *ts, const struct l7_route *r)
 
 			CELL(ts->m_pick[s][w], metrics_series(l7m.reg, l7_trf.split_req, v));
 		}
+	for (unsigned s = 0; s < r->split->n_sides; s++) {
+		const char *v[] = {r->name.ptr, r->split->sides[s].name};
+
+		CELL(ts->m_weight[s], metrics_series(l7m.reg, l7_trf.split_weight, v));
+	}
 	return 0;
+}
+
+void l7_tr_split_weights_metric(struct l7_tr_split *ts, const struct l7_route *route,
+				unsigned workers)
+{
+	struct metrics_worker *mw = metrics_worker(l7m.reg, L7M_WRITER_MAIN(workers));
+	uint32_t w[L7_SPLIT_MAX_SIDES];
+	unsigned n = l7_split_weights(ts->sp, w);
+
+	for (unsigned s = 0; s < n && s < route->split->n_sides; s++)
+		metrics_set(mw, ts->m_weight[s], w[s]);
 }
 
 static int build_split(struct l7_gen_traffic *t, const struct l7_route *r)
@@ -284,6 +312,15 @@ static int build_split(struct l7_gen_traffic *t, const struct l7_route *r)
 		return -ENOMEM;
 	ts->sp = ts->ent->sp;
 	return split_series(ts, r);
+}
+
+/* after the series exist: the weights a reload kept or set */
+static void split_weights(struct l7_gen *g)
+{
+	for (uint32_t i = 0; i < g->cfg->n_routes; i++)
+		if (g->traffic->splits[i])
+			l7_tr_split_weights_metric(g->traffic->splits[i], &g->cfg->routes[i],
+						   g->workers);
 }
 
 /* --- the generation ------------------------------------------------------------------- */
@@ -338,6 +375,7 @@ static int build_upstream(struct l7_gen *g, uint32_t i)
 	if (!tu->rb)
 		return -ENOMEM;
 	CELL(tu->m_budget, metrics_series(l7m.reg, l7_trf.budget, v));
+	CELL(tu->m_backoff, metrics_series(l7m.reg, l7_trf.backoff, v));
 	for (int k = 0; k < L7_TR_LIM__COUNT; k++) {
 		const char *vk[] = {u->name.ptr, lim_names[k]};
 
@@ -398,7 +436,10 @@ int l7_traffic_gen_build(struct l7_gen *g, struct cfg_err *err)
 	t->m_cl_refused = calloc(cfg->n_listeners + 1, sizeof(*t->m_cl_refused));
 	if (!t->ups || !t->splits || !t->pols || !t->m_cl_refused)
 		return -ENOMEM;
-	return build_rest(g);
+	ret = build_rest(g);
+	if (ret == 0)
+		split_weights(g);
+	return ret;
 }
 
 void l7_traffic_gen_free(struct l7_gen *g)

@@ -56,7 +56,7 @@ struct l7_tr_srv {
 struct l7_tr_upstream {
 	struct l7_brk_limits lim;   /* max_requests / max_pending, shared by workers */
 	struct l7_retry_budget *rb; /* retries against requests in flight */
-	uint32_t m_overflow[L7_TR_LIM__COUNT], m_budget;
+	uint32_t m_overflow[L7_TR_LIM__COUNT], m_budget, m_backoff;
 };
 
 struct l7_split_ent; /* registry entry (traffic.c) */
@@ -65,6 +65,7 @@ struct l7_tr_split {
 	struct l7_split_ent *ent;
 	struct l7_split *sp;
 	uint32_t m_pick[L7_SPLIT_MAX_SIDES][L7_SPLIT_WHY__COUNT];
+	uint32_t m_weight[L7_SPLIT_MAX_SIDES];
 };
 
 struct l7_tr_policy {

@@ -201,6 +201,7 @@ static int set_split(struct l7_gen *g, int argc, char **argv, struct admin_out *
 		return admin_fail(out, "%s", l7_split_err_text(why));
 	if (l7_split_set_weights(ts->sp, w, l7_split_count(ts->sp)) < 0)
 		return admin_fail(out, "%s", l7_split_err_text(L7_SPLIT_ERR_ALL_ZERO));
+	l7_tr_split_weights_metric(ts, r, g->workers);
 	if (l7_split_format(ts->sp, line, sizeof(line)) < 0)
 		line[0] = '\0';
 	admin_printf(out, "%s %s\n", r->name.ptr, line);

@@ -224,6 +224,8 @@ bool l7_traffic_retry_begin(struct l7_exchange *x, uint32_t *backoff_ms)
 	if (!tr_rng)
 		tr_rng = clock_now_ns() ^ ((uint64_t)(x->w->index + 1) << 56);
 	*backoff_ms = l7_rb_backoff_ms(p, x->tries, &tr_rng);
+	if (p->backoff_base_ms)
+		metrics_observe(x->w->mw, l7_trf.h_backoff, tu->m_backoff, *backoff_ms);
 	return true;
 }
 

@@ -190,3 +190,18 @@ def test_retry_budget_under_a_failing_backend(daemons, workdir):
     assert errors == 0 and len(out) > 50 and all(st == 502 for st, _ in out)
     assert len(out) <= sent < 1.5 * len(out), (sent, len(out))
     assert l7.metric("strata_l7_retry_budget_exhausted_total", upstream="small") > 0
+
+
+def test_retries_back_off_with_jitter(daemons, workdir):
+    l7, bes = stack(daemons, workdir, {"app": (["be-0", "be-1"], (
+        'retry = { on = [ "502" ]; tries = 2; backoff = "20ms"; backoff_max = "20ms"; };'))},
+        ONE)
+    n = 10
+    with Client(l7.port) as c:
+        for _ in range(n):
+            assert c.request(path="/status/502").status == 502
+    assert served(bes["be-0"]) + served(bes["be-1"]) == 2 * n
+    # one wait per retry, each uniform in [0, 20 ms]
+    assert l7.metric("strata_l7_retry_backoff_seconds_count", upstream="app") == n
+    assert 0 <= l7.metric("strata_l7_retry_backoff_seconds_sum", upstream="app") <= 0.02 * n
+    assert l7.metric("strata_l7_upstream_retries_total", upstream="app") == n

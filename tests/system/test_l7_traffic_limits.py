@@ -4,6 +4,7 @@ Retry-After and RateLimit fields, buckets per PPv2 client address (never
 a forgeable header), per API key and per route, dry run, and
 max_conns_per_ip at the listener."""
 import socket
+import subprocess
 import threading
 import time
 
@@ -168,3 +169,22 @@ def test_max_conns_per_ip_without_proxy_protocol_counts_the_socket_peer(daemons,
             assert b.at_eof()  # closed at accept, before reading a byte
         assert a.request().status == 200
     l7.d.wait_log("127.0.0.1 already has 1 connections open")
+
+
+def test_http2_requests_share_the_limits(daemons, workdir):
+    # h2c prior knowledge: every stream is one request through the same
+    # policies; the 429 keeps its fields
+    l7, _ = stack(daemons, workdir, {}, f'{{ name = "all"; rate_limit = "per-ip"; {OK} }}',
+                  top_extra='rate_limits = ( { name = "per-ip"; rate = "2/m"; burst = 2; } );',
+                  listener_extra="http2 = { h2c = true; };")
+    url = f"http://127.0.0.1:{l7.port}/"
+    got = [subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                           "%{http_version} %{http_code}", url],
+                          capture_output=True, text=True, timeout=20).stdout
+           for _ in range(3)]
+    assert got == ["2 200", "2 200", "2 429"], got
+    r = subprocess.run(["curl", "-si", "--http2-prior-knowledge", url], capture_output=True,
+                       text=True, timeout=20)
+    head = r.stdout.lower()
+    assert head.startswith("http/2 429") and "retry-after: " in head
+    assert 'ratelimit-policy: "per-ip";q=2;w=60' in head

@@ -92,6 +92,8 @@ def test_blue_green_switch_under_load_fails_no_request(daemons, workdir):
     assert time.monotonic() > switched
     assert l7.metric("strata_l7_split_requests_total", side="green") > 0
     assert "app blue=0 [0,0) green=100 [0,10000)" in l7.ctl("show", "splits").stdout
+    assert l7.metric("strata_l7_split_weight", route="app", side="green") == 100
+    assert l7.metric("strata_l7_split_weight", route="app", side="blue") == 0
 
 
 def test_forcing_a_side_by_header_and_cookie(daemons, workdir):
