@@ -63,7 +63,7 @@ def test_every_peer_is_measured_or_says_why_not(smoke):
                 continue
             assert p["available"], f"{sc['id']}/{p['id']}: {p['reason']}"
             assert "127.0.0.77" in p["check"], p["check"]
-            want = {"small"} if p["id"] == "strata-l7-traffic" else WORKLOADS[sc["id"]]
+            want = {"small", "pair"} if p["id"] == "strata-l7-traffic" else WORKLOADS[sc["id"]]
             assert {r["workload"] for r in p["runs"]} == want
             assert p["commands"] and all("taskset -c 0" in c for c in p["commands"])
 
@@ -128,12 +128,20 @@ def test_traffic_row_is_measured_or_not_available(smoke):
         return
     assert p["available"], p["reason"]
     assert "rate limit 'bench' allowed" in p["check"] and "breaker windows counted" in p["check"]
-    run = p["runs"][0]
-    assert run["requests"] > 100 and run["errors"]["status"] == 0
-    # every measured request went through the limiter, none was refused
-    assert run["ratelimit"]["limited_total"] == 0 and "ratelimit" not in run["errors"]
-    assert run["ratelimit"]["allowed_total"] >= run["requests"]
-    assert target["against_peer"] == "strata-l7" and target["value"] > 0
+    pairs = [r for r in p["runs"] if r["workload"] == "pair"]
+    assert [r["order"] for r in pairs] == ["off/on", "on/off"]
+    for r in pairs:
+        for side in ("on", "off"):
+            assert r[side]["requests"] > 100 and r[side]["errors"]["status"] == 0
+            assert sum(r[side]["cpu_s"].values()) > 0
+        # every request of the "on" run went through the limiter, none was refused
+        assert r["on"]["ratelimit"]["limited"] == 0 and "ratelimit" not in r["on"]["errors"]
+        assert r["on"]["ratelimit"]["allowed"] >= r["on"]["requests"]
+        assert r["figures"]["traffic.cpu_ratio"] > 0
+    small = [r for r in p["runs"] if r["workload"] == "small"]
+    assert [r["requests"] for r in small] == [r["on"]["requests"] for r in pairs]
+    assert target["against"] is None and target["value"] == pytest.approx(
+        p["figures"]["traffic.cpu_ratio"]["median"])
     assert "strata-l7" in l7["ratios"]["strata-l7-traffic"]
 
 
@@ -168,6 +176,16 @@ def test_render_rebuilds_the_same_report_from_the_json(smoke, tmp_path):
     again = (tmp_path / "benchmarks-smoke.md").read_text()
     assert again == (out_dir / "benchmarks-smoke.md").read_text()
     assert (tmp_path / "charts-smoke" / "l7-cpu.png").exists()
+
+
+def test_readme_table_quotes_every_target(smoke):
+    _, _, files, data = smoke
+    out = subprocess.run([BENCH, "--readme", files[0]], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    rows = [ln for ln in out.stdout.splitlines() if ln.startswith("| strata-")]
+    assert len(rows) == sum(len(sc["targets"]) for sc in data["scenarios"])
+    assert any(r.startswith("| strata-l7-tls | CPU per HTTP/2 request") for r in rows)
 
 
 def test_compare_reads_results_and_flags_a_regression(smoke, tmp_path):

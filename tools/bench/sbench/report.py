@@ -123,6 +123,22 @@ def target_rows(targets):
     return rows
 
 
+def readme_table(results):
+    """The headline targets as the README quotes them: one row per target,
+    Strata's figure (a ratio names the peer it divides by) and the verdict."""
+    lines = ["| Strata | target | measured | verdict |", "|---|---|---|---|"]
+    for sc in results["scenarios"]:
+        peers = {p["id"]: p for p in sc["peers"]}
+        for t in sc["targets"]:
+            if t["value"] is None:
+                p = peers.get(t["strata"])
+                why = p["reason"] if p and p.get("reason") else "not measured"
+                lines.append(f"| {t['strata']} | {t['text']} | {why} | — |")
+                continue
+            lines += target_rows([t])
+    return "\n".join(lines)
+
+
 def headline(results):
     lines = ["| Strata | target | measured | verdict |", "|---|---|---|---|"]
     for sc in results["scenarios"]:

@@ -153,7 +153,10 @@ def _one_phase(ctx, sc, peer, rec, rep, phase, addr, backend, counter, parts):
             return False
         rec.setdefault("checks", {}).setdefault(phase.name or "-", check)
         rec["check"] = "; ".join(rec["checks"].values())
-        parts += _measure(ctx, sc, peer, run, rec, rep, phase, counter)
+        if peer.baseline:
+            parts += _measure_paired(ctx, sc, peer, run, rec, rep, addr)
+        else:
+            parts += _measure(ctx, sc, peer, run, rec, rep, phase, counter)
         return True
     except (RuntimeError, OSError, peers.Unavailable) as e:
         rec["available"], rec["reason"] = False, f"failed in repetition {rep + 1}: {e}"
@@ -163,11 +166,52 @@ def _one_phase(ctx, sc, peer, rec, rep, phase, addr, backend, counter, parts):
         peers.stop(run, ctx)
 
 
-def _count_limited(ctx, run, res):
+def _measure_paired(ctx, sc, peer, run, rec, rep, addr):
+    """A Strata variant against its baseline, both running at once: short
+    small keep-alive runs alternate off/on, then on/off, so the load on the
+    shared box hits both sides of each pair alike; each pair gives the
+    ratio of CPU per request on/off (the overhead figure). The variant's
+    own runs also count as its small runs."""
+    base_peer = next(p for p in sc.peers if p.id == peer.baseline)
+    base = peers.start(base_peer, ctx, addr)
+    parts = []
+    try:
+        load.check_xff(base.front_port)
+        for r in (base, run) if ctx.mode.warm else ():
+            load.wrk_run(ctx, r.pids_by_role(), f"http://127.0.0.1:{r.front_port}/",
+                         ctx.mode.conns, ctx.mode.warm)
+        for i in range(ctx.mode.pairs):
+            order = ("off", "on") if i % 2 == 0 else ("on", "off")
+            pair = {}
+            for side in order:
+                r = run if side == "on" else base
+                sock = run.workdirs[0] / "l7.sock"
+                before = load.traffic_counts(ctx, sock) if side == "on" and peer.traffic \
+                    else None
+                pair[side] = load.wrk_run(ctx, r.pids_by_role(),
+                                          f"http://127.0.0.1:{r.front_port}/",
+                                          ctx.mode.conns, ctx.mode.pair_s)
+                if before:
+                    _count_limited(ctx, sock, pair[side], before)
+            if not (run.alive() and base.alive()):
+                raise RuntimeError("a process exited during the paired runs")
+            small = dict(pair["on"], rep=rep, workload="small", scheme=sc.scheme)
+            small["figures"] = stats.run_figures("small", small)
+            res = {"rep": rep, "workload": "pair", "order": "/".join(order), **pair}
+            res["figures"] = stats.run_figures("pair", res)
+            rec["runs"] += [small, res]
+            parts.append(_brief("pair", res))
+    finally:
+        peers.stop(base, ctx)
+    return parts
+
+
+def _count_limited(ctx, sock, res, before):
     """A run with the rate limit on: every request must have passed it and
     none been refused (the limit is never to be reached in a bench)."""
-    allowed, limited, _ = load.traffic_counts(ctx, run.workdirs[0] / "l7.sock")
-    res["ratelimit"] = {"allowed_total": allowed, "limited_total": limited}
+    allowed, limited, _ = load.traffic_counts(ctx, sock)
+    allowed, limited = allowed - before[0], limited - before[1]
+    res["ratelimit"] = {"allowed": allowed, "limited": limited}
     if limited or allowed < res["requests"]:
         res.setdefault("errors", {})["ratelimit"] = limited or res["requests"] - allowed
 
@@ -194,8 +238,6 @@ def _measure(ctx, sc, peer, run, rec, rep, phase, counter):
         else:
             res = load.wrk_run(ctx, run.pids_by_role(), url + path, conns, secs, close,
                                counter)
-        if peer.traffic:
-            _count_limited(ctx, run, res)
         if not run.alive():
             raise RuntimeError(f"a process exited during the {name} run")
         res.update(rep=rep, workload=name, scheme=sc.scheme,
@@ -227,6 +269,12 @@ def _brief(name, res):
         return f"conn {f.get('conn.cps', 0):,.0f}/s {f.get('conn.cpu_us', 0):.1f} µs{warn}"
     if name == "h2":
         return f"h2 {f.get('h2.rps', 0):,.0f}/s {f.get('h2.cpu_us', 0):.2f} µs{warn}"
+    if name == "pair":
+        on, off = (f"{res[k]['requests'] / res[k]['duration_us'] * 1e6:,.0f}/s "
+                   f"{sum(res[k]['cpu_s'].values()) * 1e6 / res[k]['requests']:.2f} µs"
+                   for k in ("on", "off"))
+        return (f"{res['order']}: on {on}, off {off}: "
+                f"{f.get('traffic.cpu_ratio', 0):.3f}×{warn}")
     if name.startswith("hs-"):
         key = stats.hs_key(name)
         return f"{name[3:]} {f.get(key, 0):,.0f}/CPU-s{warn}"

@@ -138,13 +138,15 @@ L7 = Scenario(
              "fewer than 1 upstream connection opened per 100 requests"),
      _target("strata-l7", "idle.rss_b", None, "<=", 512,
              "process memory per idle client connection ≤ 0.5 KiB"),
-     _target("strata-l7-traffic", "small.cpu_us", "strata-l7", "<", 1.05,
+     _target("strata-l7-traffic", "traffic.cpu_ratio", None, "<", 1.05,
              "CPU per small request with rate limiting and breakers on: under 5 % more "
-             "than without")],
+             "than without (paired runs)")],
     "client → HTTP proxy → strata-echo. Small = strata-echo's JSON echo. "
     "strata-l7-traffic is strata-l7 with a per-client-IP rate limit (never reached) "
-    "on the route and a breaker on every server, measured right after strata-l7 in "
-    "each repetition.")
+    "on the route and a breaker on every server (docs/traffic.md \"Bench "
+    "configuration\"): in each repetition it runs next to a second plain strata-l7, "
+    "and short small keep-alive runs alternate between the two (off on, on off, …); "
+    "its small figures are those runs.")
 
 CHAIN = Scenario(
     "chain", "Full chain", "echo", "xff",
@@ -210,6 +212,8 @@ class Mode:
     bulk_conns: int = 2
     hs: int = 3       # seconds of each openssl s_time run (whole seconds)
     h2: int = 4       # seconds of each h2load run
+    pair_s: int = 2   # seconds of each run of a paired comparison (traffic overhead)
+    pairs: int = 4    # pairs per repetition, in turn off/on and on/off
     tls_keys: tuple = ("ecdsa", "rsa")
     note: str = ""
     budget_s: int = 1140  # a repetition that would end later is skipped (not the first)
@@ -222,14 +226,16 @@ class Mode:
 MODES = {
     "full": Mode("full", reps=3, warm=1, small=4, k16=3, conn=3, bulk=3, idle=9000,
                  scenarios=("l4", "l7", "chain", "tls"), budget_s=1140),
-    "quick": Mode("quick", reps=2, warm=0, small=1, k16=1, conn=1, bulk=1, idle=1000,
+    "quick": Mode("quick", reps=2, warm=0, small=1, k16=1, conn=1, bulk=1, idle=1000, pair_s=1,
+                  pairs=2,
                   scenarios=("l4", "l7", "chain", "tls"), hs=1, h2=1, tls_keys=("ecdsa",),
                   scenario_reps={"chain": 1, "tls": 1},
                   note="QUICK: 2 repetitions (1 for the chain and TLS) of 1 s runs without "
                        "warm-up, 1000 idle connections, TLS with the ECDSA certificate "
                        "only; figures are rough, for a sanity check, not for the docs",
                   budget_s=165),
-    "smoke": Mode("smoke", reps=1, warm=0, small=1, k16=0, conn=1, bulk=1, idle=100,
+    "smoke": Mode("smoke", reps=1, warm=0, small=1, k16=0, conn=1, bulk=1, idle=100, pair_s=1,
+                  pairs=2,
                   scenarios=("l4", "l7", "tls"), hs=1, h2=1, tls_keys=("ecdsa",),
                   peers=("strata-l4", "haproxy-tcp", "strata-l7", "strata-l7-traffic",
                          "nginx-ka128", "strata-l7-tls", "haproxy-https"),

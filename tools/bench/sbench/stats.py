@@ -45,6 +45,8 @@ FIGURES = [
     Figure("h2.rps", "HTTP/2 req/s (h2load, 10 streams per connection)", "req/s", "higher",
            "{:,.0f}"),
     Figure("h2.cpu_us", "CPU per HTTP/2 request", "µs", "lower", "{:.2f}"),
+    Figure("traffic.cpu_ratio", "CPU per small request, rate limits and breakers on / off "
+           "(paired runs)", "×", "lower", "{:.3f}"),
     Figure("bulk.mib_s", "bulk throughput, 256 MiB responses", "MiB/s", "higher", "{:,.0f}"),
     Figure("bulk.cpu_s_gib", "CPU per GiB of bulk transfer", "s", "lower", "{:.3f}"),
     Figure("idle.rss_b", "process memory per idle connection", "bytes", "lower", "{:,.0f}"),
@@ -75,6 +77,8 @@ def hs_key(workload):
 
 
 def errors_of(res):
+    if "on" in res:  # a pair of runs
+        return errors_of(res["on"]) + errors_of(res["off"])
     return sum(res.get("errors", {}).values())
 
 
@@ -85,6 +89,11 @@ def run_figures(workload, res, scheme="http"):
         return {"idle.rss_b": (res["rss_after"] - res["rss_before"]) / n,
                 "idle.slab_b": (res["slab_after"] - res["slab_before"]) / n,
                 "idle.fds": res["fds_after"] - res["fds_before"]}
+    if workload == "pair":
+        per = {k: sum(res[k]["cpu_s"].values()) / res[k]["requests"] for k in ("on", "off")
+               if res[k]["requests"]}
+        return {"traffic.cpu_ratio": per["on"] / per["off"]} if len(per) == 2 and per["off"] \
+            else {}
     cpu = sum(res["cpu_s"].values())
     n, dur, out = res["requests"], res["duration_us"] / 1e6, {}
     if n == 0 and workload != "bulk":
