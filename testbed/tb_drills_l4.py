@@ -59,7 +59,7 @@ class Failover(tb_drill.Drill):
                     "ms")
         self.figure("client neighbour entry -> lb-b's MAC", A.ms(self.values["client_switch_s"]),
                     "ms")
-        self.figure("first answer from lb-b after the fault",
+        self.figure(f"first answer from lb-b after the {origin}",
                     A.ms(self.values["first_answer_b_s"]), "ms")
         if t_vip is not None:
             self.event("VIP on lb-b", t_vip)
