@@ -275,7 +275,8 @@ def test_health_flapping_under_traffic(daemons, workdir):
 
 def test_connect_timeout_then_retry(daemons, workdir):
     """An instance whose accept queue is full drops SYNs: the connect times
-    out after connect_timeout (a linked timeout), counts as `timeout`, and
+    out after connect_timeout (the connection's timer cancels the connect),
+    counts as `timeout`, and
     the client is served by the next instance."""
     ports, names = peers(daemons, 1)
     hole = socket.socket()

@@ -1,5 +1,6 @@
 """strata-l4's data paths: half-close each way, resets propagate, idle
-timeout, bulk integrity on the copy and the splice path, a slow reader
+timeout, bulk integrity on the copy and the splice path, a spliced
+keep-alive flow waiting for input between bursts, a slow reader
 does not make memory grow, hostile clients do not disturb others."""
 import hashlib
 import json
@@ -252,6 +253,43 @@ def test_bulk_integrity(daemons, workdir, path):
         assert splices > 0
     else:
         assert splices == 0
+
+
+def test_splice_waits_for_input_between_bursts(daemons, workdir):
+    """A keep-alive flow that turned bulk stays on the splice path between
+    answers: after each burst the direction waits for input (a poll), and
+    the next burst, sent only once the client acknowledged the previous
+    one, wakes it. Every burst arrives whole and in order, on one splice
+    start, and the connection ends with FINs both ways."""
+    bursts = [os.urandom(200 * 1024) for _ in range(6)]
+
+    def handler(c, first):
+        for b in bursts:
+            c.sendall(b)
+            if c.recv(1) != b"k":  # the client read it all
+                raise AssertionError("no ack")
+        c.shutdown(socket.SHUT_WR)
+        if recv_all(c) != b"":
+            raise AssertionError("bytes after the last ack")
+
+    peer = RawPeer(handler)
+    port, mport = free_port(), free_port()
+    start_l4(daemons, workdir, [u.service_block("ka", f"127.0.0.1:{port}",
+                                                [f"127.0.0.1:{peer.port}"], data_path="splice")],
+             metrics=f"127.0.0.1:{mport}", workers=1)
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    for b in bursts:
+        assert recv_all(c, len(b)) == b
+        time.sleep(0.05)  # the source stays empty: the splice path waits
+        c.sendall(b"k")
+    assert recv_all(c) == b""  # the instance's FIN, passed on
+    c.close()
+    u.wait_for(lambda: u.metric(u.metrics_text(mport), "strata_l4_service_closes_total",
+                                service="ka", reason="done") == 1, what="connection done")
+    text = u.metrics_text(mport)
+    assert u.metric(text, "strata_l4_splice_starts_total") == 1
+    assert u.metric(text, "strata_l4_service_bytes_out_total", service="ka") == 6 * 200 * 1024
+    assert not peer.errors
 
 
 def rss_kib(pid):
