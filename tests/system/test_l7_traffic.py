@@ -1,9 +1,10 @@
 """strata-l7 circuit breakers and retry budgets end to end (docs/traffic.md):
 each breaker trigger (consecutive failures, error rate, latency), fail-fast
 without contacting the server, the next server taking over, recovery
-through half-open, forcing from stratactl, max_requests, and the retry
+through half-open, forcing from stratactl, max_requests, max_pending, and the retry
 budget under a failing backend."""
 import signal
+import socket
 import threading
 import time
 
@@ -205,3 +206,48 @@ def test_retries_back_off_with_jitter(daemons, workdir):
     assert l7.metric("strata_l7_retry_backoff_seconds_count", upstream="app") == n
     assert 0 <= l7.metric("strata_l7_retry_backoff_seconds_sum", upstream="app") <= 0.02 * n
     assert l7.metric("strata_l7_upstream_retries_total", upstream="app") == n
+
+
+def test_max_pending_fails_fast_while_connects_hang(daemons, workdir):
+    # A server whose accept queue is full: the kernel drops further SYNs, so
+    # strata-l7's connects stay pending until the connect timeout.
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(0)
+    filler = [socket.create_connection(hung.getsockname(), timeout=2)]
+    probe = socket.socket()
+    probe.settimeout(0.3)
+    try:
+        probe.connect(hung.getsockname())
+        raise AssertionError("the accept queue is not full")
+    except socket.timeout:
+        pass
+    finally:
+        probe.close()
+    l7, _ = stack(daemons, workdir, {"app": (["be-0"], (
+        'breaker = { max_pending = 2; consecutive = 0; error_percent = 0; }; '
+        'retry = { tries = 1; }; timeouts = { connect = "1500ms"; };'))}, ONE)
+    text = l7.conf.read_text()
+    be_port = int(text.split('address = "127.0.0.1:')[1].split('"')[0])
+    l7.conf.write_text(text.replace(f"127.0.0.1:{be_port}", "127.0.0.1:%d" % hung.getsockname()[1]))
+    assert "generation 2" in l7.ctl("reload").stdout
+    res = []
+
+    def pending():
+        with Client(l7.port) as c:
+            res.append(c.request().status)
+
+    ts = [threading.Thread(target=pending) for _ in range(2)]
+    for t in ts:
+        t.start()
+    time.sleep(0.3)
+    with Client(l7.port) as c:
+        assert c.request().status == 503  # two connects pending: no third
+    assert all(t.is_alive() for t in ts), "answered before the connects timed out"
+    for t in ts:
+        t.join()
+    assert res == [504, 504], res  # the connect timeout, as documented
+    assert l7.metric("strata_l7_upstream_overflow_total", limit="max_pending") == 1
+    hung.close()
+    for s in filler:
+        s.close()
