@@ -215,8 +215,11 @@ def write_markdown(results, path, chart_dir):
 
 def _commands(results):
     s = results["settings"]
+    cmd = " ".join(["tools/bench/bench"] + results.get("argv", []))
+    how = ("what `make bench` runs, here with Strata built from a clean export of the "
+           "commit" if "--from-commit" in cmd else "what `make bench` runs")
     out = ["## Exact commands", "",
-           "This report: `make bench` (= `tools/bench/bench`); a short sanity run: "
+           f"This report: `{cmd}` ({how}); a short sanity run: "
            "`make bench QUICK=1`; a later run against this one: "
            "`tools/bench/compare docs/bench/results.json build/bench/results-<timestamp>.json`.",
            "",
