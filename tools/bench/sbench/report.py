@@ -174,8 +174,10 @@ def write_markdown(results, path, chart_dir):
     if results.get("note"):
         out += [f"> {results['note']}", ""]
     out += ["## Headline targets", "",
-            "Ratios are Strata's median divided by the best other peer's median "
-            "in the same run (lower is better for CPU, higher for req/s).", "",
+            "Ratios are Strata's median divided by the median of the peer named "
+            "(the best other peer unless the target names one) in the same run; lower "
+            "is better for CPU, higher for req/s and handshakes. The traffic-management "
+            "figure is the median of paired on/off runs (see the L7 scenario).", "",
             headline(results), "",
             "## Machine", "",
             f"- {m['nproc']} CPUs: {m['cpu']}; kernel {m['kernel']}; "
