@@ -16,8 +16,13 @@ from netns import topology  # noqa: F401  (fixture)
 from vrrp_lab import PORT, PY, VIP4, Lab, instance, vrrp_config
 
 HOLD = f"""
-import socket, sys
-c = socket.create_connection(("{VIP4}", {PORT}), timeout=5)
+import socket, sys, time
+for attempt in range(50):  # the client's first ARP for the VIP may still be on its way
+    try:
+        c = socket.create_connection(("{VIP4}", {PORT}), timeout=2)
+        break
+    except OSError:
+        time.sleep(0.1)
 print(c.recv(100).decode().strip(), flush=True)
 sys.stdin.readline()  # held open until the test says
 c.close()
