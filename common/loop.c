@@ -457,6 +457,8 @@ int loop_run_once(struct loop *l, int timeout_ms)
 		timer_advance(&l->timers, l->now_ms, l);
 	if (l->run_posts)
 		loop_run_posts(l);
+	if (l->turn_fn && !l->draining) /* like timers: none while draining */
+		l->turn_fn(l, l->turn_arg);
 	run_frees(l);
 	l->stats.turns++;
 	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
@@ -577,6 +579,12 @@ struct timer_wheel *loop_timers(struct loop *l)
 unsigned loop_inflight(const struct loop *l)
 {
 	return l->inflight;
+}
+
+void loop_set_turn_hook(struct loop *l, loop_post_fn fn, void *arg)
+{
+	l->turn_fn = fn;
+	l->turn_arg = arg;
 }
 
 void loop_timer_arm(struct loop *l, struct timer *t, uint64_t delay_ms)

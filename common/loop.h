@@ -119,6 +119,15 @@ void loop_stop(struct loop *loop);
 
 typedef void (*loop_post_fn)(struct loop *loop, void *arg);
 
+/* Sets the function run at the end of every turn, on the loop's thread:
+ * after the turn's completions, due timers and posted functions, before
+ * the next submit, so work the turn's handlers queued (a send per
+ * connection for every response piece the turn produced) leaves with that
+ * submit. A timer cannot do this: one armed for "now" fires at the next
+ * millisecond at the earliest. Like timers, it does not run while the
+ * loop drains. One hook per loop; fn NULL removes it. */
+void loop_set_turn_hook(struct loop *loop, loop_post_fn fn, void *arg);
+
 /* Queues fn(loop, arg) to run on the loop's thread during a coming turn, in
  * posting order. Thread-safe. Returns 0, or -ENOMEM. */
 int loop_post(struct loop *loop, loop_post_fn fn, void *arg);

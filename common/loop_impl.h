@@ -113,6 +113,8 @@ struct loop {
 	struct loop_post_item *post_head, **post_tail;
 	struct loop_stats stats;
 	struct timer_wheel timers;
+	loop_post_fn turn_fn; /* loop_set_turn_hook() */
+	void *turn_arg;
 };
 
 static inline uint64_t loop_ud(uint32_t gen, uint32_t idx, unsigned op)

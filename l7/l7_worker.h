@@ -71,7 +71,7 @@ struct l7_worker {
 	struct metrics_worker *mw;
 	struct alog_writer *alog;
 	struct timer tick;
-	struct timer flush_t; /* end of turn: queued client sends go out */
+	struct timer flush_t; /* fallback of the turn hook (l7_worker.c on_turn_end) */
 	struct l7_exchange *flush_list;
 	struct l7_conn *kick_list;	     /* connections with end-of-turn work (l7_conn_kick) */
 	bool pbuf_starved;		     /* a TLS connection found no private buffer */

@@ -869,6 +869,59 @@ static void test_nop(void **state)
 	loop_destroy(l);
 }
 
+/* --- the end-of-turn hook --------------------------------------------------------------- */
+
+struct turn_rec {
+	struct h_owner *o;
+	unsigned calls;
+	unsigned nev_seen; /* completions dispatched before the last call */
+	bool queue_nop;	   /* queue a nop from the hook, once */
+};
+
+static void on_turn(struct loop *l, void *arg)
+{
+	struct turn_rec *t = arg;
+
+	t->calls++;
+	t->nev_seen = t->o->nev;
+	if (t->queue_nop) {
+		t->queue_nop = false;
+		assert_int_equal(loop_prep_nop(l, t->o->id, OP_PEEK), 0);
+	}
+}
+
+static void test_turn_hook(void **state)
+{
+	struct loop *l = loop_create(&h_params);
+	struct h_owner o;
+	struct turn_rec t = {.o = &o};
+	unsigned calls;
+
+	assert_non_null(l);
+	h_owner_open(&o, l, -1);
+	loop_set_turn_hook(l, on_turn, &t);
+	assert_int_equal(loop_prep_nop(l, o.id, OP_PEEK), 0);
+	/* the turn that dispatches the completion runs the hook after it */
+	while (o.nev == 0)
+		assert_true(loop_run_once(l, 1000) >= 0);
+	assert_int_equal(t.nev_seen, 1);
+	calls = t.calls;
+	assert_true(calls >= 1);
+	/* what the hook queues goes out with the next turn's submit */
+	t.queue_nop = true;
+	assert_true(loop_run_once(l, 0) >= 0);
+	while (o.nev < 2)
+		assert_true(loop_run_once(l, 1000) >= 0);
+	assert_int_equal(h_count(&o, OP_PEEK), 2);
+	assert_int_equal(t.nev_seen, 2);
+	/* removed: no more calls */
+	loop_set_turn_hook(l, NULL, NULL);
+	calls = t.calls;
+	assert_true(loop_run_once(l, 0) >= 0);
+	assert_int_equal(t.calls, calls);
+	loop_destroy(l);
+}
+
 /* --- a full SQ is submitted early, not an error --------------------------------------- */
 
 static bool sends_done(void *arg)
@@ -1167,7 +1220,7 @@ static void test_stop_with_inflight(void **state)
 	    cmocka_unit_test(test_abandoned_accept_closes_late_fds),                               \
 	    cmocka_unit_test(test_post_at_destroy), cmocka_unit_test(test_nop),                    \
 	    cmocka_unit_test(test_stop_with_inflight), cmocka_unit_test(test_slot_parked),         \
-	    cmocka_unit_test(test_poll)
+	    cmocka_unit_test(test_turn_hook), cmocka_unit_test(test_poll)
 
 int main(void)
 {
