@@ -185,13 +185,19 @@ enum l7_ctls_ev l7_ctls_pump(struct l7_conn *c)
 		c->flags |= L7_CF_EOF;
 		ev = L7_CTLS_INPUT;
 	}
+	if (!s->opened && l7_tls_is_open(&s->t)) {
+		/* The handshake's last output (TLS 1.3: the session ticket)
+		 * waits for the first response when the request came with the
+		 * client's Finished, else for the end of the turn: one send
+		 * less per connection, and no client waits for a ticket. */
+		s->opened = true;
+		if (ev != L7_CTLS_INPUT)
+			l7_conn_kick(c);
+		return L7_CTLS_HANDSHAKE;
+	}
 	if (l7_cout_flush(c) < 0) {
 		c->flags |= L7_CF_DEAD;
 		return L7_CTLS_FAILED;
-	}
-	if (!s->opened && l7_tls_is_open(&s->t)) {
-		s->opened = true;
-		return L7_CTLS_HANDSHAKE;
 	}
 	return ev;
 }
@@ -217,6 +223,21 @@ ssize_t l7_ctls_take(struct l7_conn *c, struct l7_tx *tx)
 	return (ssize_t)taken;
 }
 
+/* The records of an exchange's batch leave at the end of the loop turn
+ * (the kick pass sends the connection's output) rather than at once: by
+ * then the exchange has decided whether the connection closes, and a last
+ * response goes out in one send with the close_notify behind it, and the
+ * batches of several exchanges or rounds share a send. Only states whose
+ * kick does not send (FLUSH and LINGER send on their own) flush at once.
+ * Returns true when the kick will send. */
+static bool flush_later(struct l7_conn *c)
+{
+	if (c->state == L7_CS_FLUSH || c->state == L7_CS_LINGER || c->state == L7_CS_INTAKE)
+		return false;
+	l7_conn_kick(c);
+	return true;
+}
+
 void l7_ctls_send_x(struct l7_exchange *x)
 {
 	struct l7_conn *c = x->c;
@@ -228,7 +249,7 @@ void l7_ctls_send_x(struct l7_exchange *x)
 		l7_conn_close(c, L7_TERM_TLS);
 		return;
 	}
-	if (l7_cout_flush(c) < 0) {
+	if (!flush_later(c) && l7_cout_flush(c) < 0) {
 		c->flags |= L7_CF_DEAD;
 		l7_conn_close(c, L7_TERM_INTERNAL);
 		return;

@@ -357,6 +357,16 @@ void l7_h2_leave(struct l7_h2 *h2)
 	h2->depth = 0;
 }
 
+void l7_h2_hold(struct l7_h2 *h2)
+{
+	l7_h2_enter(h2);
+}
+
+void l7_h2_release(struct l7_h2 *h2)
+{
+	l7_h2_leave(h2);
+}
+
 void l7_h2_out_consume(struct l7_h2 *h2, size_t n)
 {
 	l7_h2_enter(h2);

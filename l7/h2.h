@@ -268,6 +268,13 @@ ssize_t l7_h2_respond_body(struct l7_h2_stream *st, const void *p, size_t n, boo
 /* Room left in the response buffer. */
 size_t l7_h2_respond_room(const struct l7_h2_stream *st);
 
+/* Brackets several calls on the connection's streams (an exchange's
+ * response pieces of one turn): frames are produced once, when the
+ * outermost release returns, instead of after each call. Callbacks
+ * (on_close, on_room) the calls would have caused run in that release. */
+void l7_h2_hold(struct l7_h2 *h2);
+void l7_h2_release(struct l7_h2 *h2);
+
 /* --- request bodies ------------------------------------------------------------ */
 
 /* Received body bytes not consumed yet. */

@@ -21,13 +21,15 @@ int l7_h2_abuse(struct l7_h2 *h2, enum l7_h2_err why);
 
 /* h2_stream.c */
 struct l7_h2_stream *l7_h2s_new(struct l7_h2 *h2, int32_t id);
-/* Unlinks and frees; returns the request body bytes it held unconsumed
- * (the caller gives them back to the connection window). */
+/* Unlinks and frees (or keeps for reuse by this thread); returns the request body bytes it held
+ * unconsumed (the caller gives them back to the connection window). */
 size_t l7_h2s_free(struct l7_h2_stream *st);
 /* One decoded field of the block being received. 0, or -E2BIG when the
  * block is abuse rather than merely too large (connection error). */
 int l7_h2s_field(struct l7_h2_stream *st, const uint8_t *name, size_t nlen, const uint8_t *value,
 		 size_t vlen);
+/* Streams this thread keeps for reuse (for tests). */
+unsigned l7_h2s_cached(void);
 /* The request block ended: builds st->req and st->perr. */
 void l7_h2s_finish(struct l7_h2_stream *st);
 /* Request body bytes; -E2BIG if more than our window allows. */

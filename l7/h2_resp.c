@@ -45,20 +45,22 @@ static size_t make_nva(const struct http1_response *resp, nghttp2_nv *nva, char 
 	return n;
 }
 
+/* Lowercased field names of a head up to this size are built on the
+ * stack; a larger head takes a heap buffer. */
+#define L7_H2_NAMES_STACK 2048
+
 static int submit(struct l7_h2_stream *st, const struct http1_response *resp, size_t len,
 		  bool end_stream)
 {
 	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = l7_h2s_read_body};
-	nghttp2_nv *nva = malloc((resp->h.nheaders + 1) * sizeof(*nva));
-	char *names = malloc(len + 1), status[3];
+	nghttp2_nv nva[HTTP1_MAX_HEADERS + 1];
+	char stack[L7_H2_NAMES_STACK], status[3];
+	char *names = len < sizeof(stack) ? stack : malloc(len + 1);
 	size_t n;
 	int r;
 
-	if (!nva || !names) {
-		free(nva);
-		free(names);
+	if (!names)
 		return -ENOMEM;
-	}
 	n = make_nva(resp, nva, names, status);
 	/* nghttp2 copies the names and values it is given */
 	if (resp->status < 200)
@@ -66,35 +68,30 @@ static int submit(struct l7_h2_stream *st, const struct http1_response *resp, si
 					   NULL);
 	else
 		r = nghttp2_submit_response(st->h2->s, st->id, nva, n, end_stream ? NULL : &prd);
-	free(nva);
-	free(names);
+	if (names != stack)
+		free(names);
 	return r ? (r == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EINVAL) : 0;
 }
 
 int l7_h2_respond_head(struct l7_h2_stream *st, const uint8_t *head, size_t len, bool end_stream)
 {
-	struct http1_response *resp;
+	struct http1_response resp; /* a few KiB: on the stack, not per request on the heap */
 	enum http1_err e;
 	int r;
 
 	if (st->closed || st->resp_started)
 		return -EINVAL;
-	if (!(resp = malloc(sizeof(*resp))))
-		return -ENOMEM;
-	r = http1_parse_response((const char *)head, len, 0, NULL, resp, &e);
+	r = http1_parse_response((const char *)head, len, 0, NULL, &resp, &e);
 	/* RFC 9113 §8.6: no 101 (Upgrade) in HTTP/2 */
-	if (r <= 0 || resp->status == 101) {
-		free(resp);
+	if (r <= 0 || resp.status == 101)
 		return -EBADMSG;
-	}
 	l7_h2_enter(st->h2);
-	r = submit(st, resp, len, end_stream);
-	if (!r && resp->status >= 200) {
+	r = submit(st, &resp, len, end_stream);
+	if (!r && resp.status >= 200) {
 		st->resp_started = true;
 		st->resp_eof = end_stream;
 	}
 	l7_h2_leave(st->h2);
-	free(resp);
 	return r;
 }
 

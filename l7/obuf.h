@@ -5,7 +5,9 @@
  * to a sendmsg in flight stays valid while more bytes are appended behind
  * it; a chunk is released only once every byte in it was consumed (sent).
  * The buffer owns its chunks and keeps at most one spare, so a connection
- * that sends steadily does not malloc per record. It has no limit of its
+ * that sends steadily does not malloc per record; emptied chunks beyond
+ * that go to a per-thread cache of L7_OBUF_CACHE that every buffer of the
+ * thread draws from (freed when the thread exits). It has no limit of its
  * own: each producer bounds what it appends (L7_TLS_OUT_MAX, the HTTP/2
  * output high-water mark) and stops producing above it.
  */
@@ -20,6 +22,8 @@
 /* Payload bytes per chunk: one full TLS record (16 KiB + header and AEAD
  * overhead) fits, and a chunk with its header stays inside 17 KiB. */
 #define L7_OBUF_CHUNK 16896
+/* Emptied chunks a thread keeps for its buffers (about 540 KiB). */
+#define L7_OBUF_CACHE 32
 
 struct l7_obuf_chunk {
 	struct l7_obuf_chunk *next;
@@ -66,10 +70,14 @@ void l7_obuf_consume(struct l7_obuf *o, size_t n);
 /* Copies up to n bytes from the front into dst and consumes them. */
 size_t l7_obuf_read(struct l7_obuf *o, void *dst, size_t n);
 
-/* Frees the spare chunk (an idle connection then holds no chunk at all). */
+/* Gives the spare chunk back (an idle connection then holds no chunk). */
 void l7_obuf_trim(struct l7_obuf *o);
 
-/* Frees every chunk, the spare too; the buffer is empty and reusable. */
+/* Gives every chunk back, the spare too; the buffer is empty and
+ * reusable. */
 void l7_obuf_free(struct l7_obuf *o);
+
+/* Chunks in this thread's cache (for tests). */
+unsigned l7_obuf_cached(void);
 
 #endif

@@ -40,6 +40,7 @@ struct l7_tls_tickets;
 #define L7_TLS_NAME_MAX	    253 /* RFC 1035 §2.3.4, without the final dot */
 #define L7_TLS_WHERE_MAX    192 /* "FILE:LINE: KEY" of a conf entry */
 #define L7_TLS_MIN_RSA_BITS 2048
+#define L7_TLS_TICKETS_SENT 1 /* TLS 1.3 tickets after a handshake (OpenSSL: 2) */
 
 enum l7_tls_verify {
 	L7_TLS_VERIFY_OFF,	/* no certificate requested */

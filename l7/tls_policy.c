@@ -80,6 +80,13 @@ static int apply_sessions(SSL_CTX *ctx, const struct l7_tls_conf *c, struct cfg_
 	EVP_MD_CTX_free(h);
 	if (!ok || !SSL_CTX_set_session_id_context(ctx, md, SSL_MAX_SID_CTX_LENGTH))
 		return l7_tls_fail(err, c->where, "cannot set the session id context");
+	/* RFC 8446 §4.6.1 lets a server send several tickets, and OpenSSL
+	 * sends two after every TLS 1.3 handshake. One is enough for the next
+	 * connection (a resumption brings a fresh one), and each costs a
+	 * session encoding, an encryption, an HMAC and an HKDF expansion
+	 * (docs/tls.md "Measured costs"). With nothing to resume from (no
+	 * tickets, no cache) a stateful ticket could never be used: none. */
+	SSL_CTX_set_num_tickets(ctx, c->tickets || c->session_cache ? L7_TLS_TICKETS_SENT : 0);
 	if (c->session_cache) {
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 		SSL_CTX_sess_set_cache_size(ctx, (long)c->session_cache);
