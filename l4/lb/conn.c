@@ -387,10 +387,6 @@ static void on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_ur
 	case L4_OP_CONNECT:
 		on_connect(c, cqe->res);
 		break;
-	case L4_OP_YIELD(0):
-	case L4_OP_YIELD(1):
-		l4_splice_on_yield(c, d, cqe);
-		break;
 	default:
 		if (loop_cqe_bid(cqe) >= 0)
 			bufring_put(loop_bufring(loop), (unsigned)loop_cqe_bid(cqe));

@@ -43,7 +43,6 @@ enum l4_dirn { L4_C2S = 0, L4_S2C = 1 };
 #define L4_OP_SPIN(d)  (6u + (d)) /* splice path: wait until side d is readable */
 #define L4_OP_SPOUT(d) (8u + (d)) /* splice path: spilled bytes sent to side !d */
 #define L4_OP_CONNECT  10u
-#define L4_OP_YIELD(d) (12u + (d)) /* splice path: a no-op, to go on next turn */
 #define L4_OP_DIR(op)  ((op)&1u)
 
 #define L4_NO_BID  0xFFFFu
@@ -62,7 +61,6 @@ enum {
 	L4_DF_WANT_SPLICE = 1u << 7, /* a full buffer came: switch once idle */
 	L4_DF_SPIN = 1u << 8,	     /* splice path: a poll waits for input */
 	L4_DF_SPOUT = 1u << 9,	     /* splice path: a spill send waits for output */
-	L4_DF_YIELD = 1u << 10,	     /* splice path: budget used up, a no-op brings it back */
 };
 
 /* A batched send's msghdr, borrowed from the worker while in flight. */
@@ -100,7 +98,8 @@ enum {
 	L4_CF_PICKED = 1u << 2,	   /* balance_conn_begin() done for `irt` */
 	L4_CF_CONNECTED = 1u << 3, /* counted active on the instance */
 	L4_CF_SNI_FOUND = 1u << 4,
-	L4_CF_CTIMEOUT = 1u << 5, /* connect_timeout fired: the connect is being cancelled */
+	L4_CF_RESUME = 1u << 5,	  /* on the worker's splice resume list */
+	L4_CF_CTIMEOUT = 1u << 6, /* connect_timeout fired: the connect is being cancelled */
 };
 
 struct l4_conn {
@@ -119,7 +118,8 @@ struct l4_conn {
 	int16_t inst;		/* index in svc->inst, -1 */
 	uint16_t svc_idx;
 	struct l4_dir dir[2];
-	struct timer timer; /* sni_timeout, connect_timeout, then idle_timeout */
+	struct timer timer;	     /* sni_timeout, connect_timeout, then idle_timeout */
+	struct l4_conn *resume_next; /* the worker's splice resume list */
 	uint64_t start_ms;
 	uint64_t last_ms; /* last byte received either way */
 	uint64_t seq;	  /* per worker; with the worker and node it is the id */
@@ -190,9 +190,10 @@ void l4_relay_fail(struct l4_conn *c, enum l4_side side, int res);
 void l4_splice_begin(struct l4_conn *c, unsigned d);
 void l4_splice_on_in(struct l4_conn *c, unsigned d, const struct io_uring_cqe *cqe);
 void l4_splice_on_out(struct l4_conn *c, unsigned d, const struct io_uring_cqe *cqe);
-/* The no-op queued when a direction used up its budget has completed. */
-void l4_splice_on_yield(struct l4_conn *c, unsigned d, const struct io_uring_cqe *cqe);
-/* on_free: gives the pipe back (or closes it when it still holds bytes). */
+/* The worker's resume timer: directions that used up a turn's budget go on. */
+void l4_splice_on_resume(struct loop *loop, struct timer *t);
+/* on_free: gives the pipe back (or closes it when it still holds bytes),
+ * leaves the resume list. */
 void l4_splice_release(struct l4_conn *c, unsigned d);
 
 #endif

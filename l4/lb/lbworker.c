@@ -342,6 +342,7 @@ int l4_worker_init(struct loop *loop, unsigned index, void *arg)
 	l4_mw = w->mw;
 	register_worker_series(w);
 	timer_init(&w->tick, on_tick);
+	timer_init(&w->resume_timer, l4_splice_on_resume);
 	loop_timer_arm(loop, &w->tick, L4_TICK_MS);
 	adopt(w);
 	return 0;
@@ -354,6 +355,7 @@ void l4_worker_fini(struct loop *loop, unsigned index, void *arg)
 	if (!w)
 		return;
 	loop_timer_cancel(loop, &w->tick);
+	loop_timer_cancel(loop, &w->resume_timer);
 	w->draining = true;
 	l4_worker_serve_pending(w);
 	/* The loop drained (nothing in flight): closing what is left queues

@@ -27,7 +27,7 @@ struct l4_config;
 
 #define L4_TICK_MS	 100		/* access-log flush, paused-accept re-check */
 #define L4_SPLICE_CHUNK	 (256u * 1024)	/* pipe capacity; one splice at most */
-#define L4_SPLICE_BUDGET (1024u * 1024) /* per direction and turn, then yield */
+#define L4_SPLICE_BUDGET (1024u * 1024) /* per direction and turn, then resume later */
 #define L4_CONN_CHUNK	 256		/* connections allocated at a time */
 #define L4_OP_ACCEPT	 0u		/* the listener slot's only op */
 /* Clients accepted over a limit (multishot accept raced the pause) wait
@@ -83,6 +83,8 @@ struct l4_worker {
 	uint32_t *blen;	 /* per provided buffer: bytes it holds */
 	unsigned buf_size;
 	struct l4_pipes pipes;
+	struct l4_conn *resume; /* splice directions to go on next turn */
+	struct timer resume_timer;
 	struct alog_writer *alog;
 	uint64_t seq;
 	bool draining;

@@ -13,12 +13,8 @@
  *   destination full           the pipe's first byte is sent alone by
  *                              io_uring (L4_OP_SPOUT), which waits for room;
  *                              the pipe is kept with the rest meanwhile
- *   budget used up             a no-op request (L4_OP_YIELD) brings the
- *                              direction back on the next turn, after the
- *                              other connections' completions: not a 0 ms
- *                              timer, which fires at the next millisecond
- *                              at the earliest and left a bulk flow idle
- *                              for up to 1 ms per budget
+ *   budget used up             the direction goes on the worker's resume
+ *                              list, run by a 0 ms timer on the next turn
  *
  * Why not io_uring's own splice: it always runs on io_uring's worker
  * threads (DESIGN.md pitfalls), so every 64 KiB costs two thread hand-offs,
@@ -109,13 +105,17 @@ static void wait_output(struct l4_conn *c, unsigned d)
 	dir->flags |= L4_DF_SPOUT;
 }
 
-static void yield(struct l4_conn *c, unsigned d)
+static void resume_later(struct l4_conn *c)
 {
-	if (loop_prep_nop(c->w->loop, c->id, L4_OP_YIELD(d))) {
-		l4_conn_close(c, L4_END_INTERNAL);
+	struct l4_worker *w = c->w;
+
+	if (c->flags & L4_CF_RESUME)
 		return;
-	}
-	c->dir[d].flags |= L4_DF_YIELD;
+	c->flags |= L4_CF_RESUME;
+	c->resume_next = w->resume;
+	w->resume = c;
+	if (!timer_is_armed(&w->resume_timer))
+		loop_timer_arm(w->loop, &w->resume_timer, 0); /* next turn */
 }
 
 /* Source -> pipe -> destination until one would block or the budget is
@@ -185,7 +185,7 @@ static void pump(struct l4_conn *c, unsigned d)
 		moved += (uint32_t)m;
 		count_out(c, d, (uint64_t)m);
 	}
-	yield(c, d);
+	resume_later(c);
 }
 
 void l4_splice_begin(struct l4_conn *c, unsigned d)
@@ -197,14 +197,26 @@ void l4_splice_begin(struct l4_conn *c, unsigned d)
 	pump(c, d);
 }
 
-void l4_splice_on_yield(struct l4_conn *c, unsigned d, const struct io_uring_cqe *cqe)
+void l4_splice_on_resume(struct loop *loop, struct timer *t)
 {
-	struct l4_dir *dir = &c->dir[d];
+	struct l4_worker *w = timer_owner(t, struct l4_worker, resume_timer);
+	struct l4_conn *c = w->resume;
 
-	dir->flags &= (uint16_t)~L4_DF_YIELD;
-	if (c->state == L4_ST_RELAY && (dir->flags & L4_DF_SPLICE) &&
-	    !(dir->flags & (L4_DF_SPIN | L4_DF_SPOUT)))
-		pump(c, d);
+	w->resume = NULL;
+	while (c) {
+		struct l4_conn *next = c->resume_next;
+
+		c->flags &= (uint8_t)~L4_CF_RESUME;
+		c->resume_next = NULL;
+		for (unsigned d = 0; d < 2; d++) {
+			uint16_t f = c->dir[d].flags;
+
+			if (c->state == L4_ST_RELAY && (f & L4_DF_SPLICE) &&
+			    !(f & (L4_DF_SPIN | L4_DF_SPOUT)))
+				pump(c, d);
+		}
+		c = next;
+	}
 }
 
 void l4_splice_on_in(struct l4_conn *c, unsigned d, const struct io_uring_cqe *cqe)
@@ -248,5 +260,17 @@ void l4_splice_on_out(struct l4_conn *c, unsigned d, const struct io_uring_cqe *
 
 void l4_splice_release(struct l4_conn *c, unsigned d)
 {
-	put_pipe(c, &c->dir[d]);
+	struct l4_dir *dir = &c->dir[d];
+	struct l4_worker *w = c->w;
+
+	put_pipe(c, dir);
+	if (!(c->flags & L4_CF_RESUME))
+		return;
+	for (struct l4_conn **pp = &w->resume; *pp; pp = &(*pp)->resume_next) {
+		if (*pp == c) {
+			*pp = c->resume_next;
+			break;
+		}
+	}
+	c->flags &= (uint8_t)~L4_CF_RESUME;
 }
