@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -96,6 +97,10 @@ bool l4_drain_addr_is_local(const struct addr *a)
 	return rc != EADDRNOTAVAIL;
 }
 
+/* Workers whose listeners drop SYNs: the drain is announced (and tested
+ * against) only once every listener filters. */
+static atomic_uint workers_quiesced;
+
 void l4_drain_quiesce(struct l4_worker *w)
 {
 	unsigned n = 0;
@@ -113,6 +118,16 @@ void l4_drain_quiesce(struct l4_worker *w)
 		l4_listener_remove(l);
 	}
 	log_debug("worker %u: %u listeners drop new SYNs", w->index, n);
+	atomic_fetch_add(&workers_quiesced, 1);
+}
+
+/* Bounded: a worker stuck elsewhere must not hold the drain itself. */
+static void wait_quiesced(void)
+{
+	const struct timespec ms = {.tv_nsec = 1000000};
+
+	for (int i = 0; i < 2000 && atomic_load(&workers_quiesced) < worker_count(); i++)
+		nanosleep(&ms, NULL);
 }
 
 /* --- connections at a switch (worker side) -------------------------------- */
@@ -231,6 +246,7 @@ void l4_drain_run(struct l4_proc *p)
 	atomic_store(&p->drain_start_ms, v.start);
 	atomic_store(&p->draining, true);
 	worker_post_all(l4_worker_on_drain, NULL);
+	wait_quiesced();
 	log_info("SIGTERM: listeners drop new SYNs, draining %u connections%s",
 		 atomic_load(&p->st.active),
 		 wa.watchable ? "; exit once the listen addresses leave this host" : "");
