@@ -114,7 +114,8 @@ def target_rows(targets):
         if t["value"] is None:
             got, verdict = "not measured", "—"
         elif t["against"] is None:
-            got = f"{fmt(t['figure'], t['value'])} {f.unit}".strip()
+            sep = "" if f.unit == "×" else " "
+            got = f"{fmt(t['figure'], t['value'])}{sep}{f.unit}".strip()
             verdict = "met" if t["passed"] else "**missed**"
         else:
             got = f"{t['value']:.2f}× {t['against_peer']}"
