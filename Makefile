@@ -164,7 +164,7 @@ fuzz-smoke: fuzz-build
 # --- running -------------------------------------------------------------------
 
 bench: all
-	@tools/bench/bench $(if $(QUICK),--quick)
+	@tools/bench/bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 run: all
 	@tools/stack up --foreground
@@ -193,7 +193,8 @@ help:
 	@echo "make test       unit + system tests + a short fuzz run (installs deps)"
 	@echo "make asan       the unit and system tests under ASan+UBSan"
 	@echo "make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60)"
-	@echo "make bench      Strata side by side with HAProxy and nginx (QUICK=1: short)"
+	@echo "make bench      Strata side by side with HAProxy and nginx (QUICK=1: short;"
+	@echo "                BENCH_ARGS=\"--from-commit HEAD\": measure a clean export of a commit)"
 	@echo "make run        the loopback stack in the foreground"
 	@echo "make demo       bring the layered system up and show it working"
 	@echo "make install    install into DESTDIR/PREFIX (default /usr/local)"
