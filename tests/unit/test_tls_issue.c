@@ -26,27 +26,18 @@ static SSL_SESSION *last;
 
 static int setup(void **state)
 {
-	struct tk_cert_opts co = {.cn = "CA", .not_after_days = 30, .ca = true};
-	struct tk_cert_opts lo = {.cn = "localhost", .san = "DNS:localhost", .not_after_days = 30};
-	EVP_PKEY *cakey = tk_key(false), *k = tk_key(false);
-	X509 *x;
+	char *c, *k;
 
 	tk_dir_make(&dir);
-	ca = tk_cert(cakey, &co, NULL, NULL);
-	x = tk_cert(k, &lo, ca, cakey);
-	cert.cert = strdup(tk_write_cert(&dir, "l.pem", x, ca));
-	cert.key = strdup(tk_write_key(&dir, "l.key", k));
-	X509_free(x);
-	EVP_PKEY_free(k);
-	EVP_PKEY_free(cakey);
+	ca = tk_localhost(&dir, &c, &k);
+	cert.cert = c;
+	cert.key = k;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	free((void *)cert.cert);
-	free((void *)cert.key);
-	X509_free(ca);
+	tk_localhost_free(ca, (char *)cert.cert, (char *)cert.key);
 	tk_dir_remove(&dir);
 	return 0;
 }

@@ -217,6 +217,32 @@ static inline uint8_t *tk_ocsp(X509 *cert, X509 *issuer, EVP_PKEY *ikey, int sta
 /* --- clients ----------------------------------------------------------------- */
 
 /* A client context trusting `ca` (NULL: no verification), TLS 1.2..1.3. */
+/* A test CA and an ECDSA "localhost" certificate it signs, written to `d`
+ * (the chain file carries the CA) with their paths strdup'ed.
+ * Returns the CA for the client side; tk_localhost_free() undoes it. */
+static inline X509 *tk_localhost(struct tk_dir *d, char **cert_path, char **key_path)
+{
+	struct tk_cert_opts co = {.cn = "CA", .not_after_days = 30, .ca = true};
+	struct tk_cert_opts lo = {.cn = "localhost", .san = "DNS:localhost", .not_after_days = 30};
+	EVP_PKEY *cakey = tk_key(false), *k = tk_key(false);
+	X509 *ca = tk_cert(cakey, &co, NULL, NULL);
+	X509 *x = tk_cert(k, &lo, ca, cakey);
+
+	*cert_path = strdup(tk_write_cert(d, "l.pem", x, ca));
+	*key_path = strdup(tk_write_key(d, "l.key", k));
+	X509_free(x);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(cakey);
+	return ca;
+}
+
+static inline void tk_localhost_free(X509 *ca, char *cert_path, char *key_path)
+{
+	free(cert_path);
+	free(key_path);
+	X509_free(ca);
+}
+
 static inline SSL_CTX *tk_client_ctx(X509 *ca)
 {
 	SSL_CTX *c = SSL_CTX_new(TLS_client_method());
