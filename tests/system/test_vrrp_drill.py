@@ -24,7 +24,6 @@ from vrrp_lab import VIP4, Lab, instance, keepalived_config, outage, summary, vr
 RUNS = int(os.environ.get("VRRP_DRILL_RUNS", "5"))
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces"),
-    pytest.mark.skipif(not os.path.exists("/usr/sbin/keepalived"), reason="no keepalived"),
 ]
 
 
