@@ -161,7 +161,7 @@ static int build_pool_timeouts(struct l7_build *b, const config_setting_t *ug,
 	const config_setting_t *p, *t, *pa;
 
 	if (sub_group(b, ug, "pool", pool_keys, &p) ||
-	    l7b_uint(b, p, "max_idle_per_server", 64, 0, 10000, &u->pool.max_idle_per_server) ||
+	    l7b_uint(b, p, "max_idle_per_server", 1024, 0, 10000, &u->pool.max_idle_per_server) ||
 	    l7b_ms(b, p, "idle_timeout", 30000, 1, HOUR_MS, &u->pool.idle_timeout_ms) ||
 	    l7b_uint(b, p, "max_requests", 1000, 0, 1000000000, &u->pool.max_requests))
 		return -EINVAL;

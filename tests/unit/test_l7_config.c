@@ -170,7 +170,7 @@ static void test_defaults(void **state)
 	assert_false(u->servers[0].backup);
 	assert_int_equal(u->balance, BALANCE_LEAST_CONN);
 	assert_int_equal(u->sticky_cookie.len, 0);
-	assert_int_equal(u->pool.max_idle_per_server, 64);
+	assert_int_equal(u->pool.max_idle_per_server, 1024);
 	assert_int_equal(u->pool.idle_timeout_ms, 30000);
 	assert_int_equal(u->pool.max_requests, 1000);
 	assert_int_equal(u->timeouts.connect_ms, 2000);
