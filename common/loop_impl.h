@@ -1,6 +1,6 @@
 /* Internals shared by loop.c (turns, dispatch, slots), loop_post.c (posting,
  * stopping), loop_prep.c (SQE helpers, parked recvs) and loop_probe.c
- * (feature probing). Not an API: only those files (and test_loop.c, which
+ * (feature probing). Not an API: only those files (and test_loop_submit.c, which
  * breaks the ring on purpose) include it.
  *
  * user_data layout (64 bits): generation (32) | slot index (24) | op (8).

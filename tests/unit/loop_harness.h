@@ -1,12 +1,14 @@
-/* Shared helpers for the event-loop unit tests (test_loop.c, test_bufring.c,
+/* Shared helpers for the event-loop unit tests (test_loop_*.c, test_bufring.c,
  * test_worker.c): loopback TCP sockets on ephemeral ports, a recording slot
- * owner, bounded loop stepping and the parameter sets that force each
- * fallback path. Header-only so each test binary stays self-contained.
+ * owner, bounded loop stepping, the parameter sets that force each fallback
+ * path and a main() body that runs a test table once per path. Header-only
+ * so each test binary stays self-contained.
  */
 #ifndef STRATA_TEST_LOOP_HARNESS_H
 #define STRATA_TEST_LOOP_HARNESS_H
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -93,6 +95,36 @@ static H_UNUSED void h_tcp_pair(int *a, int *b)
 	h_nonblock(*b);
 }
 
+/* A listener with backlog 0 holding one unaccepted connection drops further
+ * SYNs (accept queue full), so a connect to it can only time out. The two
+ * filling clients are returned in `fill`; the caller closes them. */
+static H_UNUSED int h_full_listener(uint16_t *port, int fill[2])
+{
+	int lfd = h_listener(port, 0);
+	struct sockaddr_in sin = h_addr(*port);
+
+	for (int i = 0; i < 2; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		connect(fill[i], (struct sockaddr *)&sin, sizeof(sin));
+	}
+	usleep(50000);
+	return lfd;
+}
+
+/* Open descriptors of the process, to prove a test leaked none. */
+static H_UNUSED int h_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		abort();
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
 static H_UNUSED uint8_t h_pattern(uint64_t i, unsigned seed)
 {
 	return (uint8_t)((i * 2654435761u) >> 13 ^ seed);
@@ -111,6 +143,21 @@ static H_UNUSED bool h_run_until(struct loop *l, bool (*cond)(void *), void *arg
 	}
 	return true;
 }
+
+/* Op codes of the test_loop_* owners (test_bufring.c and test_worker.c
+ * number their own). */
+enum h_op {
+	H_OP_ACCEPT = 1,
+	H_OP_RECV,
+	H_OP_SEND,
+	H_OP_CONNECT,
+	H_OP_SPLICE_IN,
+	H_OP_SPLICE_OUT,
+	H_OP_SHUT,
+	H_OP_CLOSE,
+	H_OP_PEEK,
+	H_OP_POLL,
+};
 
 struct h_ev {
 	unsigned op;
@@ -181,5 +228,37 @@ static H_UNUSED const struct h_ev *h_last(const struct h_owner *o, unsigned op)
 			return &o->ev[i];
 	return NULL;
 }
+
+/* h_run_until() conditions on a struct h_owner. */
+static H_UNUSED bool h_slot_freed(void *arg)
+{
+	return ((struct h_owner *)arg)->freed == 1;
+}
+
+static H_UNUSED bool h_slot_idle(void *arg)
+{
+	struct h_owner *o = arg;
+
+	return loop_slot_inflight(o->loop, o->id) == 0;
+}
+
+static H_UNUSED bool h_connect_done(void *arg)
+{
+	return h_count(arg, H_OP_CONNECT) == 1 && h_slot_idle(arg);
+}
+
+#ifdef cmocka_unit_test
+/* main() of a test_loop_* binary: the table once per path; non-zero if any failed. */
+static H_UNUSED int h_run_modes(const struct CMUnitTest *tests, size_t n)
+{
+	int fail = 0;
+
+	for (size_t m = 0; m < sizeof(h_modes) / sizeof(h_modes[0]); m++) {
+		h_params = h_modes[m];
+		fail |= _cmocka_run_group_tests(h_mode_names[m], tests, n, NULL, NULL);
+	}
+	return fail;
+}
+#endif
 
 #endif
