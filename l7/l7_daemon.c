@@ -18,6 +18,7 @@
 #include "alog.h"
 #include "log.h"
 #include "metrics.h"
+#include "nofile.h"
 #include "worker.h"
 
 #include "exchange.h"
@@ -88,6 +89,19 @@ static int drop_privileges(const struct l7_snapshot *cfg)
 	if (uid != (uid_t)-1 || gid != (gid_t)-1)
 		log_info("running as uid %u gid %u", (unsigned)getuid(), (unsigned)getgid());
 	return 0;
+}
+
+/* Each proxied connection holds two descriptors (client, upstream): say so
+ * when max_conns cannot be reached, since accepting then pauses at the
+ * descriptor limit instead (docs/l7.md "Descriptor limits"). */
+static void nofile_warn(const struct l7_snapshot *cfg, unsigned long nofile)
+{
+	uint64_t need = 2ull * cfg->limits.max_conns;
+
+	if (need > nofile)
+		log_warn("max_conns %u needs over %llu descriptors, RLIMIT_NOFILE is %lu: "
+			 "accepting pauses at the descriptor limit",
+			 cfg->limits.max_conns, (unsigned long long)need, nofile);
 }
 
 /* What must be bound or opened before privileges go: metrics, admin
@@ -164,6 +178,7 @@ int l7_daemon_start(const char *path)
 		return ret;
 	}
 	log_set_level(cfg->log_level);
+	nofile_warn(cfg, nofile_raise());
 	d.workers = worker_count_for(cfg);
 	l7_proc.workers = d.workers;
 	ret = l7_metrics_init(d.workers, l7_term_names);

@@ -22,6 +22,7 @@
 #include "health.h"
 #include "lbworker.h"
 #include "log.h"
+#include "nofile.h"
 #include "privs.h"
 #include "proc.h"
 #include "worker.h"
@@ -202,7 +203,7 @@ int main(int argc, char **argv)
 		log_err("cannot block signals: %s", strerror(-rc));
 		return 1;
 	}
-	nofile = l4_privs_raise_nofile();
+	nofile = nofile_raise();
 	c = load(opts.config_path, &m, opts.debug);
 	if (!c)
 		return 1;

@@ -1,11 +1,10 @@
-/* Privilege drop and descriptor limit (privs.h). */
+/* Privilege drop (privs.h). */
 #include "privs.h"
 
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -46,24 +45,4 @@ int l4_privs_drop(const char *user, const char *group)
 	log_info("running as user %s (uid %u), group %u, no supplementary groups", user,
 		 (unsigned)pw->pw_uid, (unsigned)gid);
 	return 0;
-}
-
-unsigned long l4_privs_raise_nofile(void)
-{
-	struct rlimit rl;
-	unsigned long was;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1024;
-	was = (unsigned long)rl.rlim_cur;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-			log_warn("RLIMIT_NOFILE: cannot raise the soft limit %lu: %m", was);
-			return was;
-		}
-	}
-	log_info("RLIMIT_NOFILE: soft limit %lu (was %lu), hard limit %lu",
-		 (unsigned long)rl.rlim_cur, was, (unsigned long)rl.rlim_max);
-	return (unsigned long)rl.rlim_cur;
 }

@@ -9,8 +9,4 @@
  * or -errno with a logged reason. */
 int l4_privs_drop(const char *user, const char *group);
 
-/* Raises the soft RLIMIT_NOFILE to the hard limit and logs both; returns
- * the soft limit now in force. */
-unsigned long l4_privs_raise_nofile(void);
-
 #endif
