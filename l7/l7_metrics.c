@@ -30,6 +30,8 @@ static const char *const lbl_result[] = {"result", NULL};
 static const char *const lbl_listener_kind[] = {"listener", "kind", NULL};
 static const char *const lbl_listener_event[] = {"listener", "event", NULL};
 static const char *const hs_names[L7M_HS__COUNT] = {"full", "resumed"};
+static const char *const pause_names[L7M_PAUSE__COUNT] = {"process_fd_limit", "system_fd_limit",
+							  "memory"};
 static const char *const h2ev_names[L7M_H2EV__COUNT] = {"refused", "reset_in", "reset_out",
 							"stalled", "too_large"};
 
@@ -152,6 +154,20 @@ static int register_globals(const char *const *term_names)
 	CELL(l7m.generation,
 	     metrics_simple(l7m.reg, "strata_l7_config_generation",
 			    "Generation of the configuration in use (1 at start)", METRICS_GAUGE));
+	f = fam("strata_l7_accept_paused_total",
+		"Times accepting paused for want of descriptors or memory, by reason",
+		METRICS_COUNTER, lbl_reason);
+	if (f < 0)
+		return f;
+	for (int r = 0; r < L7M_PAUSE__COUNT; r++) {
+		const char *v[] = {pause_names[r]};
+
+		CELL(l7m.accept_paused[r], series(f, v));
+	}
+	CELL(l7m.pool_released,
+	     metrics_simple(l7m.reg, "strata_l7_upstream_pool_released_total",
+			    "Idle upstream connections closed to free descriptors for a new one",
+			    METRICS_COUNTER));
 	for (unsigned i = 0; term_names[i] && i < 64; i++) {
 		const char *v[] = {term_names[i]};
 

@@ -33,6 +33,10 @@ enum l7m_refuse {
 	L7M_REFUSE__COUNT
 };
 
+/* Why accepting paused (l7_worker.c): the descriptor limit of the process
+ * (EMFILE) or of the system (ENFILE), or kernel memory (ENOBUFS, ENOMEM). */
+enum l7m_pause { L7M_PAUSE_EMFILE, L7M_PAUSE_ENFILE, L7M_PAUSE_MEMORY, L7M_PAUSE__COUNT };
+
 enum l7m_handshake { L7M_HS_FULL, L7M_HS_RESUMED, L7M_HS__COUNT };
 
 /* HTTP/2 stream events counted per listener (from struct l7_h2_stats). */
@@ -90,6 +94,9 @@ struct l7_metrics {
 	int f_term;
 	int f_hs, f_tls_err, f_mismatch, f_h2_conns, f_h2_streams, f_h2_ev, f_h2_err;
 	uint32_t reload_ok, reload_failed, draining, generation;
+	uint32_t accept_paused[L7M_PAUSE__COUNT];
+	/* idle upstream connections closed for a descriptor */
+	uint32_t pool_released;
 	uint32_t term[64]; /* per termination reason (exchange.h), first L7_TERM__COUNT used */
 };
 

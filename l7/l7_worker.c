@@ -17,6 +17,7 @@
 #include "conn_h2.h"
 #include "conn_tls.h"
 #include "exchange.h"
+#include "l7_metrics.h"
 #include "route.h"
 #include "uconn.h"
 
@@ -161,25 +162,99 @@ void l7_worker_u_free(struct l7_worker *w, struct l7_uconn *u)
 
 /* --- listeners ------------------------------------------------------------------- */
 
+/* Out of descriptors (EMFILE, ENFILE) or of kernel memory (ENOBUFS, ENOMEM)
+ * an accept fails and its multishot request ends while the connection stays
+ * in the backlog: re-arming at once fails again at once, a busy loop for as
+ * long as the backlog holds a connection. Such a listener pauses instead;
+ * the worker's paused listeners resume after accept_backoff_ms (100 ms,
+ * doubling up to 1 s while accepting keeps failing), or as soon as a client
+ * connection of the worker closes (l7_worker_conn_gone): that freed a
+ * descriptor. One pause counts once, however many listeners it stopped. */
+static int pause_reason(int err)
+{
+	switch (err) {
+	case -EMFILE:
+		return L7M_PAUSE_EMFILE;
+	case -ENFILE:
+		return L7M_PAUSE_ENFILE;
+	case -ENOBUFS:
+	case -ENOMEM:
+		return L7M_PAUSE_MEMORY;
+	default:
+		return -1;
+	}
+}
+
+uint32_t l7_accept_backoff_next(uint32_t ms)
+{
+	if (ms < L7_ACCEPT_PAUSE_MIN_MS)
+		return L7_ACCEPT_PAUSE_MIN_MS;
+	return ms >= L7_ACCEPT_PAUSE_MAX_MS / 2 ? L7_ACCEPT_PAUSE_MAX_MS : 2 * ms;
+}
+
+static void accept_arm(struct l7_worker *w, struct l7_listen_slot *ls)
+{
+	int ret = loop_prep_accept(w->loop, ls->slot, 0, ls->fd);
+
+	if (ret < 0 && ret != -ECANCELED) /* -ECANCELED: the loop is stopping */
+		log_err("worker %u: cannot re-arm accept: %s", w->index, strerror(-ret));
+}
+
+static void accept_pause(struct l7_worker *w, struct l7_listen_slot *ls, int err, int reason)
+{
+	ls->paused = true;
+	if (w->accept_paused)
+		return;
+	w->accept_paused = true;
+	w->accept_backoff_ms = l7_accept_backoff_next(w->accept_backoff_ms);
+	metrics_inc(w->mw, l7m.accept_paused[reason]);
+	log_rl(LOG_LVL_WARN, "worker %u: accept: %s: accepting paused for %u ms", w->index,
+	       strerror(-err), w->accept_backoff_ms);
+	loop_timer_arm(w->loop, &w->accept_t, w->accept_backoff_ms);
+}
+
+static void accept_resume(struct l7_worker *w)
+{
+	w->accept_paused = false;
+	loop_timer_cancel(w->loop, &w->accept_t);
+	for (uint32_t id = 0; id < L7_LSLOTS; id++) {
+		struct l7_listen_slot *ls = &w->ls[id];
+
+		if (!ls->paused)
+			continue;
+		ls->paused = false;
+		if (ls->slot >= 0 && !w->draining)
+			accept_arm(w, ls);
+	}
+}
+
+static void on_accept_timer(struct loop *loop, struct timer *t)
+{
+	accept_resume(timer_owner(t, struct l7_worker, accept_t));
+}
+
 static void l_on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_uring_cqe *cqe)
 {
 	struct l7_listen_slot *ls = obj;
 	struct l7_worker *w = ls->w;
-	int ret;
+	int reason = -1;
 
 	if (cqe->res >= 0) {
+		w->accept_backoff_ms = 0;
 		if (w->draining || ls->slot < 0)
 			close(cqe->res);
 		else
 			l7_conn_accept(w, ls->li, cqe->res);
-	} else if (cqe->res != -ECANCELED && cqe->res != -EAGAIN) {
+	} else if ((reason = pause_reason(cqe->res)) < 0 && cqe->res != -ECANCELED &&
+		   cqe->res != -EAGAIN) {
 		log_rl(LOG_LVL_WARN, "accept: %s", strerror(-cqe->res));
 	}
-	if (loop_cqe_more(cqe) || ls->slot < 0 || w->draining)
+	if (loop_cqe_more(cqe) || ls->slot < 0 || w->draining || ls->paused)
 		return;
-	ret = loop_prep_accept(loop, ls->slot, 0, ls->fd);
-	if (ret < 0 && ret != -ECANCELED) /* -ECANCELED: the loop is stopping */
-		log_err("worker %u: cannot re-arm accept: %s", w->index, strerror(-ret));
+	if (reason >= 0)
+		accept_pause(w, ls, cqe->res, reason);
+	else
+		accept_arm(w, ls);
 }
 
 static void l_on_free(struct loop *loop, void *obj)
@@ -200,6 +275,7 @@ static void listener_close(struct l7_worker *w, struct l7_listen_slot *ls)
 	if (slot < 0)
 		return;
 	ls->slot = -1;
+	ls->paused = false;
 	loop_prep_cancel_slot(w->loop, slot);
 	loop_slot_close(w->loop, slot);
 }
@@ -357,6 +433,7 @@ int l7_worker_init(struct loop *loop, unsigned index, void *arg)
 		return ret;
 	timer_init(&w->tick, on_tick);
 	timer_init(&w->flush_t, on_flush);
+	timer_init(&w->accept_t, on_accept_timer);
 	loop_timer_arm(loop, &w->tick, L7_TICK_MS);
 	loop_set_turn_hook(loop, on_turn_end, w);
 	return 0;
@@ -389,6 +466,7 @@ void l7_worker_fini(struct loop *loop, unsigned index, void *arg)
 	loop_set_turn_hook(loop, NULL, NULL); /* w is freed below */
 	loop_timer_cancel(loop, &w->tick);
 	loop_timer_cancel(loop, &w->flush_t);
+	loop_timer_cancel(loop, &w->accept_t);
 	flush_all(w); /* the stopping loop runs no timers any more */
 	kick_all(w);
 	for (struct l7_conn *c = w->conns, *next; c; c = next) {
@@ -498,6 +576,8 @@ void l7_worker_on_reload(struct loop *loop, void *arg)
 
 void l7_worker_conn_gone(struct l7_worker *w)
 {
+	if (w->accept_paused)
+		accept_resume(w); /* a descriptor is free now */
 	if (w->draining && w->nconns == 0 && !w->drain_done) {
 		w->drain_done = true;
 		atomic_fetch_sub(&l7_proc.busy_workers, 1);
@@ -512,6 +592,8 @@ void l7_worker_on_drain(struct loop *loop, void *arg)
 	if (w->draining)
 		return;
 	w->draining = true;
+	w->accept_paused = false;
+	loop_timer_cancel(loop, &w->accept_t);
 	for (uint32_t id = 0; id < L7_LSLOTS; id++)
 		listener_close(w, &w->ls[id]);
 	for (c = w->conns; c; c = next) {

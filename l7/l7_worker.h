@@ -35,6 +35,10 @@ struct l7_uconn;
 #define L7_TRIM_MS     200 /* malloc_trim() at most this often, after bursts */
 #define L7_LSLOTS      (L7_MAX_LSOCKS * 4)
 
+/* Accepting paused for want of descriptors or memory (l7_worker.c). */
+#define L7_ACCEPT_PAUSE_MIN_MS 100  /* first pause after EMFILE/ENFILE/ENOBUFS/ENOMEM */
+#define L7_ACCEPT_PAUSE_MAX_MS 1000 /* pauses double up to this while accepting fails */
+
 /* Process-wide state, written by the main thread, read by workers. */
 struct l7_proc {
 	atomic_uint nconns;	  /* client connections open, every worker */
@@ -52,6 +56,7 @@ struct l7_listen_slot {
 	int slot; /* -1: not armed */
 	int fd;
 	uint32_t li; /* listener index in the generation that armed it */
+	bool paused; /* accept not re-armed: out of descriptors (l7_worker.c) */
 };
 
 struct l7_worker {
@@ -75,6 +80,9 @@ struct l7_worker {
 	struct l7_exchange *flush_list;
 	struct l7_conn *kick_list;	     /* connections with end-of-turn work (l7_conn_kick) */
 	bool pbuf_starved;		     /* a TLS connection found no private buffer */
+	struct timer accept_t;		     /* resumes paused listeners */
+	uint32_t accept_backoff_ms;	     /* the last pause; 0: none since an accept worked */
+	bool accept_paused;		     /* some listener waits for accept_t */
 	struct l7_listen_slot ls[L7_LSLOTS]; /* by lsock id */
 	struct l7_conn *conns;		     /* every open client connection */
 	struct l7_conn *conn_free;
@@ -124,7 +132,13 @@ void l7_worker_gen_release(struct l7_worker *w, struct l7_gen *g);
 /* True when workers 0..n-1 all run `generation` or a newer one. */
 bool l7_workers_on(uint64_t generation, unsigned n);
 
-/* A connection closed: when draining and none is left, tell main. */
+/* The pause after an accept failed for want of descriptors or memory,
+ * given the previous one (0: none since an accept worked): 100 ms, then
+ * doubling up to 1 s. */
+uint32_t l7_accept_backoff_next(uint32_t ms);
+
+/* A connection closed: when draining and none is left, tell main; resumes
+ * listeners paused for want of descriptors. */
 void l7_worker_conn_gone(struct l7_worker *w);
 
 #endif

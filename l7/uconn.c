@@ -16,8 +16,9 @@
 #include "log.h"
 
 #include "exchange.h"
-#include "upstream.h"
+#include "l7_metrics.h"
 #include "l7_worker.h"
+#include "upstream.h"
 
 static void u_on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_uring_cqe *cqe);
 static void u_on_free(struct loop *loop, void *obj);
@@ -151,16 +152,62 @@ static struct l7_uconn *from_pool(struct l7_worker *w, struct l7_server_rt *srv,
 	return u;
 }
 
+unsigned l7_uconn_release_idle(struct l7_worker *w)
+{
+	unsigned now_free = 0, later = 0;
+
+	if (!w->gen)
+		return 0;
+	for (uint32_t i = 0; i < w->gen->cfg->n_upstreams; i++) {
+		struct l7_up_rt *up = &w->gen->ups[i].rt;
+
+		for (uint32_t s = 0; s < up->n; s++) {
+			struct l7_local_idle *li = &up->srv[s]->local[w->index];
+
+			while (li->head) {
+				u_shutdown(li->head, L7_US_CLOSING);
+				later++;
+			}
+			now_free += l7_pool_flush(&up->srv[s]->pool);
+		}
+	}
+	if (now_free + later) {
+		metrics_add(w->mw, l7m.pool_released, now_free + later);
+		log_rl(LOG_LVL_WARN,
+		       "worker %u: out of descriptors: closed %u idle upstream connections",
+		       w->index, now_free + later);
+	}
+	return now_free;
+}
+
+/* A socket for a new upstream connection. Out of descriptors, idle pooled
+ * connections are worth less than a live request: they go, and socket() is
+ * tried once more. The shared pools' descriptors are free at once; those of
+ * the local lists once their slots are freed, for the requests after. */
+static int upstream_socket(struct l7_worker *w, int fam)
+{
+	int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+		int why = errno;
+
+		if (l7_uconn_release_idle(w) == 0)
+			return -why;
+		fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
 static struct l7_uconn *connect_new(struct l7_worker *w, struct l7_server_rt *srv,
 				    uint32_t connect_ms, int *err)
 {
 	int fam = addr_family(&srv->addr);
-	int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = upstream_socket(w, fam);
 	struct l7_uconn *u;
 	int one = 1;
 
 	if (fd < 0) {
-		*err = -errno;
+		*err = fd;
 		return NULL;
 	}
 	if (fam != AF_UNIX)

@@ -78,6 +78,12 @@ int l7_uconn_send(struct l7_uconn *u, struct l7_tx *tx);
 /* Reading pause/resume by the exchange's backpressure. */
 void l7_uconn_flow(struct l7_uconn *u);
 
+/* Out of descriptors: closes this worker's local idle connections (their
+ * descriptors are free once their slots are) and every connection of the
+ * shared pools of the current generation's servers (free at once); counts
+ * and logs them. Returns how many descriptors are free at once. */
+unsigned l7_uconn_release_idle(struct l7_worker *w);
+
 /* Worker housekeeping: moves local idle connections older than
  * L7_POOL_LOCAL_IDLE_MS (all of them when `all`) to the shared pools. */
 void l7_uconn_tick(struct l7_worker *w, bool all);

@@ -61,7 +61,8 @@ bool l7_pool_put(struct l7_pool *p, int fd, uint32_t requests, uint64_t now_ms);
 /* Closes entries idle longer than the timeout; returns how many. */
 unsigned l7_pool_sweep(struct l7_pool *p, uint64_t now_ms);
 
-/* Closes every idle connection (server put in maintenance, removed). */
+/* Closes every idle connection (server put in maintenance, removed, or
+ * descriptors ran out: uconn.c); returns how many. */
 unsigned l7_pool_flush(struct l7_pool *p);
 
 unsigned l7_pool_idle(struct l7_pool *p);

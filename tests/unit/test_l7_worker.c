@@ -1,6 +1,7 @@
 /* Tests for strata-l7's per-worker exchange free list (l7/l7_worker.c):
  * a steady load is served from the list without calloc, and what a burst
- * left unused is freed by the housekeeping tick, down to L7_X_FREE_KEEP. */
+ * left unused is freed by the housekeeping tick, down to L7_X_FREE_KEEP;
+ * and for the pause of accepting when descriptors run out. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -110,12 +111,27 @@ static void test_cap(void **state)
 	free(w);
 }
 
+/* Accept pauses at EMFILE: 100 ms first, doubling, never past 1 s. */
+static void test_accept_backoff(void **state)
+{
+	const uint32_t want[] = {100, 200, 400, 800, 1000, 1000};
+	uint32_t ms = 0;
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		ms = l7_accept_backoff_next(ms);
+		assert_int_equal(ms, want[i]);
+	}
+	assert_int_equal(l7_accept_backoff_next(600), L7_ACCEPT_PAUSE_MAX_MS);
+	assert_int_equal(l7_accept_backoff_next(UINT32_MAX), L7_ACCEPT_PAUSE_MAX_MS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_burst_shrinks_after_an_unused_tick),
 	    cmocka_unit_test(test_steady_load_keeps_its_exchanges),
 	    cmocka_unit_test(test_cap),
+	    cmocka_unit_test(test_accept_backoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
