@@ -47,6 +47,7 @@
 #include "l7_buf.h"
 #include "l7_config.h"
 #include "term.h"
+#include "traffic_pick.h"
 
 struct l7_conn;
 struct l7_h2_stream;
@@ -127,7 +128,7 @@ struct l7_exchange {
 	int srv_idx;	 /* server index in the upstream, -1 */
 	const struct l7_server *sticky_named;
 	uint64_t hash_key;
-	bool excluded[64]; /* servers tried (first 64) */
+	struct l7_tried tried; /* servers not to pick again (traffic_pick.h) */
 
 	/* request body */
 	uint8_t req_body;  /* enum http1_body */

@@ -24,6 +24,7 @@
 #include "respond.h"
 #include "sticky.h"
 #include "traffic.h"
+#include "traffic_pick.h"
 #include "uconn.h"
 #include "upstream.h"
 #include "l7_worker.h"
@@ -89,8 +90,9 @@ void l7_x_begin_upstream(struct l7_exchange *x)
 
 /* --- choosing and connecting ------------------------------------------------------- */
 
-static int pick(struct l7_exchange *x)
+static int pick(void *ctx, const bool *excluded)
 {
+	struct l7_exchange *x = ctx;
 	struct l7_gen_upstream *gu = l7_x_upstream(x);
 	const struct l7_upstream *up = ucfg(x);
 
@@ -100,8 +102,17 @@ static int pick(struct l7_exchange *x)
 		if (l7_server_available(gu->rt.srv[i]) && up->servers[i].weight)
 			return (int)i;
 	}
-	return l7_up_rt_pick(&gu->rt, x->w->index, x->hash_key,
-			     up->n_servers <= 64 ? x->excluded : NULL);
+	return l7_up_rt_pick(&gu->rt, x->w->index, x->hash_key, excluded);
+}
+
+static bool admit(void *ctx, int idx)
+{
+	struct l7_exchange *x = ctx;
+
+	if (l7_traffic_brk_allow(x, idx))
+		return true;
+	x->sticky_named = NULL; /* refused: the balancer chooses among the others */
+	return false;
 }
 
 /* A server whose breaker admits the attempt: an open one is skipped
@@ -110,20 +121,10 @@ static int pick(struct l7_exchange *x)
 static int pick_admitted(struct l7_exchange *x, bool *rejected)
 {
 	const struct l7_upstream *up = ucfg(x);
-	int idx = pick(x);
 
-	*rejected = false;
-	for (uint32_t n = 0; idx >= 0 && n <= up->n_servers; n++) {
-		if (l7_traffic_brk_allow(x, idx))
-			return idx;
-		*rejected = true;
-		if (up->breaker.on_open == L7_BRK_ON_OPEN_FAIL || up->n_servers > 64)
-			return -1;
-		x->excluded[idx] = true;
-		x->sticky_named = NULL;
-		idx = pick(x);
-	}
-	return idx < 0 ? -1 : idx;
+	return l7_pick_admitted(&x->tried, up->n_servers,
+				up->breaker.on_open == L7_BRK_ON_OPEN_FAIL, pick, admit, x,
+				rejected);
 }
 
 void l7_x_release_upstream(struct l7_exchange *x, bool reusable)
@@ -198,8 +199,7 @@ void l7_x_connect(struct l7_exchange *x)
 		return;
 	}
 	x->srv_idx = idx;
-	if (idx < 64)
-		x->excluded[idx] = true;
+	l7_tried_add(&x->tried, ucfg(x)->n_servers, (uint32_t)idx);
 	x->tries++;
 	srv = gu->rt.srv[idx];
 	balance_conn_begin(&srv->live);
@@ -267,8 +267,8 @@ void l7_x_upstream_failed(struct l7_exchange *x, int term, int status, int cond)
 		x->stale_retries++;
 		x->tries--;
 		x->fresh = true;
-		if (idx >= 0 && idx < 64)
-			x->excluded[idx] = false;
+		if (idx >= 0)
+			l7_tried_forget(&x->tried, up->n_servers, (uint32_t)idx);
 	} else if (!(up->retry.on & (1u << cond)) || x->tries >= up->retry.tries ||
 		   now - x->t_first_ms >= up->retry.deadline_ms ||
 		   !method_idempotent(x->req.method_id)) {
