@@ -5,6 +5,7 @@ its PID, writes its stderr to a log file, stops it by PID at the end and
 fails the test when the log shows a sanitizer report, an assertion or a
 crash.
 """
+import fcntl
 import os
 import pathlib
 import signal
@@ -158,3 +159,50 @@ def daemons(workdir):
         if rep:
             reports.append(rep)
     assert not reports, "\n\n".join(reports)
+
+
+# --- the loopback stack of configs/local (tools/stack) -------------------------------
+
+RUN = ROOT / "run"
+
+
+def stack(cmd):
+    """tools/stack CMD (up, down, status) with this build's binaries."""
+    env = dict(os.environ, STRATA_BUILD=str(BUILD))
+    return subprocess.run([str(ROOT / "tools" / "stack"), cmd], capture_output=True, text=True,
+                          env=env, timeout=60, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def local_stack():
+    """strata-l4 + two strata-l7 + three strata-echo from configs/local, up
+    for the module's tests. The stack uses the fixed ports of the DESIGN.md
+    layout, so this takes run/test_stack.lock (one stack run at a time on
+    the machine), starts from fresh access logs, always brings the stack
+    down again, and fails if a daemon's log shows a crash."""
+    RUN.mkdir(exist_ok=True)
+    lock = open(RUN / "test_stack.lock", "w")
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            assert time.monotonic() < deadline, "another stack run holds run/test_stack.lock"
+            time.sleep(0.5)
+    logs = {}
+    try:
+        stack("down")  # a previous run that died half-way
+        for f in RUN.glob("*-access.log"):
+            f.unlink()
+        up = stack("up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield
+    finally:
+        stack("down")
+        for f in RUN.glob("*.log"):
+            logs[f.name] = f.read_text(errors="replace")
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+    crashes = [f"{n}: {m}" for n, t in logs.items() for m in CRASH_MARKERS if m in t]
+    assert not crashes, crashes

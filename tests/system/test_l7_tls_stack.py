@@ -3,56 +3,16 @@ client -> strata-l4 :8443 (TLS passthrough, SNI peeked into the PPv2
 AUTHORITY) -> strata-l7 :8140/:8141 (TLS terminated) -> strata-echo.
 
 The stack uses the fixed ports of the DESIGN.md layout: like test_stack.py
-this takes run/test_stack.lock, so one stack runs at a time on the machine,
-and always brings the stack down again."""
-import fcntl
+this uses the local_stack fixture (conftest.py), which takes
+run/test_stack.lock, so one stack runs at a time on the machine, and always
+brings the stack down again."""
 import json
-import os
 import subprocess
 import time
 
-import pytest
+from conftest import BUILD, RUN
 
-from conftest import BUILD, CRASH_MARKERS, ROOT
-
-RUN = ROOT / "run"
 CA = RUN / "certs" / "ca.pem"
-
-
-def stack(cmd):
-    env = dict(os.environ, STRATA_BUILD=str(BUILD))
-    return subprocess.run([str(ROOT / "tools" / "stack"), cmd], capture_output=True, text=True,
-                          env=env, timeout=60, cwd=ROOT)
-
-
-@pytest.fixture(scope="module")
-def tls_stack():
-    RUN.mkdir(exist_ok=True)
-    lock = open(RUN / "test_stack.lock", "w")
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            assert time.monotonic() < deadline, "another stack run holds run/test_stack.lock"
-            time.sleep(0.5)
-    logs = {}
-    try:
-        stack("down")
-        for f in RUN.glob("*-access.log"):
-            f.unlink()
-        up = stack("up")
-        assert up.returncode == 0, up.stdout + up.stderr
-        yield
-    finally:
-        stack("down")
-        for f in RUN.glob("*.log"):
-            logs[f.name] = f.read_text(errors="replace")
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
-    crashes = [f"{n}: {m}" for n, t in logs.items() for m in CRASH_MARKERS if m in t]
-    assert not crashes, crashes
 
 
 def curl(path, *args, src="127.0.0.1"):
@@ -72,7 +32,7 @@ def l7_access():
     return out
 
 
-def test_tls_through_l4_8443_keeps_the_client_address(tls_stack):
+def test_tls_through_l4_8443_keeps_the_client_address(local_stack):
     seen = {}
     for src in ("127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"):
         for proto in ("--http2", "--http1.1"):

@@ -1,60 +1,17 @@
 """End to end through tools/stack (configs/local): client -> strata-l4 :8000
 -> strata-l7 :8100/:8101 (PPv2) -> strata-echo :8200-:8202.
 
-The stack uses the fixed ports of the DESIGN.md layout, so this test takes
-a lock in run/ (one run at a time on the machine) and always brings the
-stack down again, even when it fails."""
-import fcntl
+The stack uses the fixed ports of the DESIGN.md layout: the local_stack
+fixture (conftest.py) takes a lock in run/ (one run at a time on the
+machine) and always brings the stack down again, even when it fails."""
 import json
-import os
-import pathlib
 import subprocess
 import time
 
-import pytest
-
-from conftest import BUILD, CRASH_MARKERS, ROOT
+from conftest import BUILD, RUN
 from l7util import Client
 
-RUN = ROOT / "run"
-STACK = ROOT / "tools" / "stack"
 SOURCES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"]
-
-
-def stack(cmd):
-    env = dict(os.environ, STRATA_BUILD=str(BUILD))
-    return subprocess.run([str(STACK), cmd], capture_output=True, text=True, env=env,
-                          timeout=60, cwd=ROOT)
-
-
-@pytest.fixture(scope="module")
-def local_stack():
-    RUN.mkdir(exist_ok=True)
-    lock = open(RUN / "test_stack.lock", "w")
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            assert time.monotonic() < deadline, "another test_stack run holds run/test_stack.lock"
-            time.sleep(0.5)
-    logs = {}
-    try:
-        stack("down")  # a previous run that died half-way
-        for f in RUN.glob("*-access.log"):
-            f.unlink()
-        up = stack("up")
-        assert up.returncode == 0, up.stdout + up.stderr
-        yield
-    finally:
-        stack("down")
-        for f in RUN.glob("*.log"):
-            logs[f.name] = f.read_text(errors="replace")
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
-    crashes = [f"{n}: {m}" for n, t in logs.items() for m in CRASH_MARKERS if m in t]
-    assert not crashes, crashes
 
 
 def l4_conn_ids():
