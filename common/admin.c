@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "nofile.h"
 
 #define ADMIN_DRAIN_MS 500 /* after the answer: read leftovers so close sends no RST */
 
@@ -316,6 +317,8 @@ static void on_accept(struct admin_srv *srv, uint64_t now)
 	while ((c = free_client(srv)) != NULL) {
 		fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
+			if (nofile_accept_exhausted(-errno))
+				srv->accept_after_ms = now + NOFILE_ACCEPT_RETRY_MS;
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_rl(LOG_LVL_WARN, "admin: accept: %s", strerror(errno));
 			return;
@@ -331,6 +334,8 @@ static int poll_timeout(struct admin_srv *srv, uint64_t now)
 	for (int i = 0; i < ADMIN_MAX_CLIENTS; i++)
 		if (srv->clients[i].state != AC_FREE && srv->clients[i].deadline_ms < next)
 			next = srv->clients[i].deadline_ms;
+	if (srv->accept_after_ms > now && srv->accept_after_ms < next)
+		next = srv->accept_after_ms;
 	return next == UINT64_MAX ? -1 : next <= now ? 0 : (int)(next - now);
 }
 
@@ -345,9 +350,12 @@ static void *admin_main(void *arg)
 		nfds_t n = 2;
 
 		/* The listener is polled only while a slot is free; a full server
-		 * leaves new clients in the backlog instead of dropping them. */
+		 * leaves new clients in the backlog instead of dropping them. Out
+		 * of descriptors it rests too: still readable, it would spin. */
 		pfd[0] = (struct pollfd){.fd = srv->wake[0], .events = POLLIN};
-		pfd[1] = (struct pollfd){.fd = free_client(srv) ? srv->lfd : -1, .events = POLLIN};
+		pfd[1] = (struct pollfd){
+		    .fd = free_client(srv) && now >= srv->accept_after_ms ? srv->lfd : -1,
+		    .events = POLLIN};
 		for (int i = 0; i < ADMIN_MAX_CLIENTS; i++) {
 			struct admin_client *c = &srv->clients[i];
 

@@ -50,6 +50,7 @@ struct admin_srv {
 	int lfd;
 	int wake[2];
 	int timeout_ms;
+	uint64_t accept_after_ms; /* out of descriptors: the listener rests until then */
 	bool running;
 	pthread_t thread;
 	struct admin_cmd cmds[ADMIN_MAX_COMMANDS];

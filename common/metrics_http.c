@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "metrics_req.h"
+#include "nofile.h"
 
 enum mh_state {
 	MH_FREE,
@@ -50,6 +51,7 @@ struct metrics_http {
 	int lfd;
 	int wake[2]; /* a byte on wake[1] stops the thread */
 	int port;
+	uint64_t accept_after_ms; /* out of descriptors: the listener rests until then */
 	pthread_t thread;
 	struct mh_client clients[METRICS_HTTP_MAX_CLIENTS];
 };
@@ -189,6 +191,8 @@ static void on_accept(struct metrics_http *h, uint64_t now)
 	while ((c = free_slot(h)) != NULL) {
 		fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
+			if (nofile_accept_exhausted(-errno))
+				h->accept_after_ms = now + NOFILE_ACCEPT_RETRY_MS;
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_rl(LOG_LVL_WARN, "metrics: accept: %s", strerror(errno));
 			return;
@@ -201,7 +205,8 @@ static void on_accept(struct metrics_http *h, uint64_t now)
 }
 
 /* Fills pollfds: [0] wake, [1] listener (only while a slot is free, so a full
- * server leaves new connections in the backlog), then clients. */
+ * server leaves new connections in the backlog, and not while it rests after
+ * running out of descriptors), then clients. */
 static nfds_t build_pollset(struct metrics_http *h, struct pollfd *pfd, int *map, uint64_t now,
 			    int *timeout)
 {
@@ -209,7 +214,10 @@ static nfds_t build_pollset(struct metrics_http *h, struct pollfd *pfd, int *map
 	uint64_t next = UINT64_MAX;
 
 	pfd[0] = (struct pollfd){.fd = h->wake[0], .events = POLLIN};
-	pfd[1] = (struct pollfd){.fd = free_slot(h) ? h->lfd : -1, .events = POLLIN};
+	pfd[1] = (struct pollfd){.fd = free_slot(h) && now >= h->accept_after_ms ? h->lfd : -1,
+				 .events = POLLIN};
+	if (h->accept_after_ms > now)
+		next = h->accept_after_ms;
 	for (int i = 0; i < METRICS_HTTP_MAX_CLIENTS; i++) {
 		struct mh_client *c = &h->clients[i];
 

@@ -1,6 +1,7 @@
 /* Raising the descriptor limit at start-up (nofile.h). */
 #include "nofile.h"
 
+#include <errno.h>
 #include <sys/resource.h>
 
 #include "log.h"
@@ -23,4 +24,9 @@ unsigned long nofile_raise(void)
 	log_info("RLIMIT_NOFILE: soft limit %lu (was %lu), hard limit %lu",
 		 (unsigned long)rl.rlim_cur, was, (unsigned long)rl.rlim_max);
 	return (unsigned long)rl.rlim_cur;
+}
+
+bool nofile_accept_exhausted(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
 }

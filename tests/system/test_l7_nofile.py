@@ -1,7 +1,8 @@
 """strata-l7 at its descriptor limit: the soft RLIMIT_NOFILE is raised to
-the hard one at start-up, accepting pauses at EMFILE instead of spinning and
-resumes once descriptors are free, and idle pooled upstream connections give
-way to a live request that needs a new one."""
+the hard one at start-up, accepting pauses at EMFILE instead of spinning
+(the listeners, the admin socket and /metrics) and resumes once descriptors
+are free, and idle pooled upstream connections give way to a live request
+that needs a new one."""
 import os
 import pathlib
 import socket
@@ -42,9 +43,10 @@ class LimitedL7(L7):
                           "-c", str(self.conf)], name=name)
 
 
-def start_limited(daemons, workdir, upstreams, routes=None, soft=NOFILE // 4, hard=NOFILE):
+def start_limited(daemons, workdir, upstreams, routes=None, soft=NOFILE // 4, hard=NOFILE,
+                  top_extra=""):
     port = free_port()
-    text = l7_conf(workdir, port, upstreams, routes=routes)
+    text = l7_conf(workdir, port, upstreams, routes=routes, top_extra=top_extra)
     l7 = LimitedL7(daemons, workdir, text, soft, hard)
     wait_tcp(HOST, port, proc=l7.d.proc)
     wait_path(l7.sock)
@@ -84,11 +86,19 @@ def test_soft_limit_raised_to_hard_at_start(daemons, workdir):
 
 def test_out_of_descriptors_pauses_accept_without_spinning(daemons, workdir):
     be = start_echo(daemons)
-    l7 = start_limited(daemons, workdir, {"echo": no_checks(be)})
+    mport = free_port()
+    l7 = start_limited(daemons, workdir, {"echo": no_checks(be)},
+                       top_extra=f'metrics = {{ listen = "{HOST}:{mport}"; }};')
     held = fill_to_limit(l7)
     l7.d.wait_log("accepting paused")
-    # At the limit with clients waiting in the backlog: a re-armed accept
-    # failing at once would burn a CPU; a paused one costs nothing.
+    # An operator's stratactl and a scrape arrive now: they wait too.
+    admin = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    admin.connect(l7.sock)
+    scrape = socket.create_connection((HOST, mport), timeout=10)
+    l7.d.wait_log("admin: accept: Too many open files")
+    l7.d.wait_log("metrics: accept: Too many open files")
+    # At the limit with clients waiting in every backlog: an accept retried
+    # at once would burn a CPU; a paused one costs nothing.
     before = cpu_s(l7.d.pid)
     time.sleep(1.0)
     spent = cpu_s(l7.d.pid) - before
@@ -105,6 +115,10 @@ def test_out_of_descriptors_pauses_accept_without_spinning(daemons, workdir):
         s.close()
     for _ in range(5):
         assert get(l7.port).status == 200
+    scrape.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    assert scrape.recv(4096).startswith(b"HTTP/1.1 200"), "the waiting scrape was not served"
+    scrape.close()
+    admin.close()
     assert l7.metric("strata_l7_accept_paused_total", reason="process_fd_limit") >= 1
     assert "accept: Too many open files: accepting paused for" in l7.d.text()
 
