@@ -365,6 +365,7 @@ def test_hostile_clients_do_not_disturb_others(daemons, workdir):
                                 "5"]) for k, p in kinds]
     time.sleep(0.5)
     times = []
+    retransmitted = 0  # well-behaved connections that resent a segment (a SYN included)
     deadline = time.monotonic() + 4
     n = 0
     while time.monotonic() < deadline:
@@ -373,6 +374,8 @@ def test_hostile_clients_do_not_disturb_others(daemons, workdir):
         u.read_line(c)
         c.sendall(b"ping %d" % n)
         assert c.recv(100) == b"ping %d" % n
+        info = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        retransmitted += struct.unpack_from("I", info, 100)[0] > 0  # tcpi_total_retrans
         c.close()
         times.append(time.monotonic() - t0)
         n += 1
@@ -380,8 +383,23 @@ def test_hostile_clients_do_not_disturb_others(daemons, workdir):
         f.wait(10)
     # The flood saturates this 2-CPU box (Python peers and flooders), so
     # the bound is on latency, not on how many round trips fit in 4 s; and on
-    # the bulk of it: one round trip in hundreds may meet a scheduling stall
-    # of the busy box (seen once: 1.02 s), which says nothing of the others.
+    # the bulk of it: one round trip in hundreds may meet a stall of the busy
+    # box, which says nothing of the others. Seen once: 1.02 s, the size of
+    # one SYN retransmission. Not a drop by strata-l4's listener: the good
+    # service has its own listener and instance, whose accept queues never
+    # held more than one; the thousands of TcpExtListenOverflows (=
+    # ListenDrops) a run counts are the abused services' full queues: the
+    # paused "tls" listener (max_conns) holding the garbage clients in its
+    # 4096 backlog, as designed, and the Python instance's listen(1024)
+    # that cannot accept as fast as the floods connect (no SYN cookies, no
+    # TCPReqQFullDrop). In 8 runs in a network namespace of their own, none
+    # of ~3000 well-behaved connections retransmitted anything (counted as
+    # above). What can still drop a loopback SYN is the kernel's per-CPU
+    # input queue (net.core.netdev_max_backlog, 1000; drops in
+    # /proc/net/softnet_stat, not in the listen counters) when the whole
+    # shared box floods loopback; the assertion's message says whether a
+    # slow round trip was a retransmission.
     times.sort()
     p99 = times[min(len(times) - 1, len(times) * 99 // 100)]
-    assert n >= 20 and times[len(times) // 2] < 0.1 and p99 < 0.5 and times[-1] < 3.0, times
+    assert n >= 20 and times[len(times) // 2] < 0.1 and p99 < 0.5 and times[-1] < 3.0, \
+        (times, f"{retransmitted} connections retransmitted")
