@@ -133,6 +133,7 @@ def test_idle_pool_gives_way_to_a_live_request(daemons, workdir):
     l7 = start_limited(daemons, workdir, {"a": no_checks(be_a), "b": no_checks(be_b)},
                        routes=routes)
     live = Client(l7.port)
+    assert live.request().status == 200  # now kept alive for 60 s, not 10 s for a head
     # Eight requests at once to a: eight upstream connections, idle afterwards.
     idle = 8
     clients = [Client(l7.port) for _ in range(idle)]
