@@ -15,10 +15,9 @@
 
 #include "cfg.h"
 #include "cfgval.h"
+#include "fuzz_config_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define NAME "fuzz.conf"
 
 static const char *const top_keys[] = {"listen",  "timeout", "buffer", "workers",  "reuse",
 				       "balance", "trusted", "vips",   "services", NULL};
@@ -31,8 +30,7 @@ static void check_err(int rc, const struct cfg_err *err)
 	if (rc == 0)
 		return;
 	assert(rc == -EINVAL);
-	assert(cfg_err_is_set(err));
-	assert(strlen(err->msg) < CFG_ERR_MAX);
+	fuzz_cfg_check_err(err, FUZZ_CFG_NAME);
 }
 
 /* Runs `call`, checks the error contract, and starts over with a fresh err
@@ -124,16 +122,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	config_t cfg;
 	char *text;
 
-	if (size > 64 * 1024 || memmem(data, size, "@include", 8))
-		return 0;
-	text = malloc(size + 1);
+	text = fuzz_cfg_text(data, size, FUZZ_CFG_SKIP_INCLUDE);
 	if (!text)
 		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
 	cfg_err_init(&err);
-	if (cfg_load_string(NAME, text, &cfg, &err) != 0) {
-		assert(strncmp(err.msg, NAME ":", strlen(NAME) + 1) == 0);
+	if (cfg_load_string(FUZZ_CFG_NAME, text, &cfg, &err) != 0) {
+		fuzz_cfg_check_err(&err, FUZZ_CFG_NAME);
 	} else {
 		walk_paths(config_root_setting(&cfg), 0);
 		schema(config_root_setting(&cfg));

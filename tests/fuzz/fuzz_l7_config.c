@@ -31,6 +31,7 @@
 #include "../../l7/respond.h"
 #include "../../l7/route.h"
 #include "../../l7/sticky.h"
+#include "fuzz_config_common.h"
 
 #if defined(__has_include)
 #if __has_include(<sanitizer/lsan_interface.h>)
@@ -73,8 +74,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	warming = false;
 	return 0;
 }
-
-#define NAME "fuzz.conf"
 
 static const char request[] = "GET /api/v1/x?debug=1&a=b HTTP/1.1\r\n"
 			      "Host: www.example.com:8080\r\n"
@@ -169,20 +168,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text;
 	int rc;
 
-	if (size > 64 * 1024)
-		return 0;
-	text = malloc(size + 1);
+	/* @include is kept: the builder must refuse it itself */
+	text = fuzz_cfg_text(data, size, FUZZ_CFG_KEEP_INCLUDE);
 	if (!text)
 		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
 	cfg_err_init(&err);
-	rc = l7_config_build_string(NAME, text, &s, &err);
+	rc = l7_config_build_string(FUZZ_CFG_NAME, text, &s, &err);
 	if (rc) {
 		assert(rc == -EINVAL);
 		assert(s == NULL);
-		assert(strncmp(err.msg, NAME ":", strlen(NAME) + 1) == 0);
-		assert(strlen(err.msg) < CFG_ERR_MAX);
+		fuzz_cfg_check_err(&err, FUZZ_CFG_NAME);
 	} else {
 		assert(s != NULL);
 		check_routes(s);

@@ -16,10 +16,9 @@
 #include <string.h>
 
 #include "../../l4/vrrp/vrrp_config.h"
+#include "fuzz_config_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define NAME "fuzz.conf"
 
 static void check_config(const struct vrrp_cfg *c)
 {
@@ -46,19 +45,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text;
 	int rc;
 
-	if (size > 64 * 1024 || memmem(data, size, "@include", 8))
-		return 0;
-	text = malloc(size + 1);
+	text = fuzz_cfg_text(data, size, FUZZ_CFG_SKIP_INCLUDE);
 	if (!text)
 		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
 	cfg_err_init(&err);
-	rc = vrrp_config_load_string(NAME, text, &c, &err);
+	rc = vrrp_config_load_string(FUZZ_CFG_NAME, text, &c, &err);
 	if (rc) {
 		assert(rc < 0 && c == NULL);
-		assert(strncmp(err.msg, NAME ":", strlen(NAME) + 1) == 0);
-		assert(strlen(err.msg) < CFG_ERR_MAX);
+		fuzz_cfg_check_err(&err, FUZZ_CFG_NAME);
 	} else {
 		assert(c != NULL);
 		check_config(c);
