@@ -38,6 +38,14 @@ def binary(name):
     return str(path)
 
 
+def sanitized(name="strata-l4"):
+    """True for an ASan+UBSan build (`make asan`): its binaries run two to
+    three times slower and pad every allocation with redzones, so a bound on
+    latency or memory per connection must allow for that."""
+    with open(binary(name), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def free_port(host="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))

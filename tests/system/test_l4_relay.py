@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import binary, free_port, wait_tcp
+from conftest import binary, free_port, sanitized, wait_tcp
 import l4util as u
 
 
@@ -399,7 +399,12 @@ def test_hostile_clients_do_not_disturb_others(daemons, workdir):
     # /proc/net/softnet_stat, not in the listen counters) when the whole
     # shared box floods loopback; the assertion's message says whether a
     # slow round trip was a retransmission.
+    # Under ASan+UBSan strata-l4 is about three times slower while the
+    # floods run at full speed: the same bounds, scaled (seen there: 99 round
+    # trips, the slowest two 0.66 s).
+    slow = 3 if sanitized("strata-l4") else 1
     times.sort()
     p99 = times[min(len(times) - 1, len(times) * 99 // 100)]
-    assert n >= 20 and times[len(times) // 2] < 0.1 and p99 < 0.5 and times[-1] < 3.0, \
+    assert n >= 20 and times[len(times) // 2] < 0.1 * slow and p99 < 0.5 * slow \
+        and times[-1] < 3.0, \
         (times, f"{retransmitted} connections retransmitted")

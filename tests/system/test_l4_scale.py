@@ -5,18 +5,11 @@ idle connections)."""
 import subprocess
 import sys
 
-from conftest import binary, free_port, wait_tcp
+from conftest import binary, free_port, sanitized, wait_tcp
 import l4util as u
 
 CLIENTS = 3
 PER_CLIENT = 3000  # 3 x 3000 = 9000 connections, 18,000 descriptors in strata-l4
-
-
-def sanitized(path):
-    """ASan builds pad every allocation with redzones: their RSS says
-    nothing about the release build's memory per connection."""
-    with open(path, "rb") as f:
-        return b"__asan_init" in f.read()
 
 
 def rss_kib(pid):
@@ -63,7 +56,7 @@ def test_9000_concurrent_connections(daemons, workdir):
         assert f"total {CLIENTS * PER_CLIENT} " in conns, conns
         per_conn = (rss_kib(l4.pid) - base) * 1024 / (CLIENTS * PER_CLIENT)
         print(f"strata-l4 RSS per idle connection: {per_conn:.0f} bytes")
-        assert per_conn <= (4096 if sanitized(binary("strata-l4")) else 1024), per_conn
+        assert per_conn <= (4096 if sanitized("strata-l4") else 1024), per_conn
         for p in procs:
             p.stdin.write("again\n")
             p.stdin.flush()
