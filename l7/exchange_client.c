@@ -13,10 +13,13 @@
 
 /* --- sending to the client ------------------------------------------------------------ */
 
-/* Client sends are queued and submitted once per loop turn (the worker's
- * flush timer fires after the turn's completions): response pieces that
- * arrive in the same turn (a 16 KiB body spans two receive buffers) leave
- * in one sendmsg instead of one each. */
+/* Client sends are queued and submitted once per loop turn, by the worker's
+ * end-of-turn hook (after the turn's completions, timers and posts):
+ * response pieces that arrive in the same turn (a 16 KiB body spans two
+ * receive buffers) leave in one sendmsg instead of one each. Every caller
+ * runs inside a turn (or in l7_worker_fini(), which drains the list itself),
+ * so no timer is needed; what the hook queues past its last round arms the
+ * worker's flush timer there. */
 void l7_x_send_client(struct l7_exchange *x)
 {
 	struct l7_worker *w = x->w;
@@ -27,8 +30,6 @@ void l7_x_send_client(struct l7_exchange *x)
 	x->pending++;
 	x->flush_next = w->flush_list;
 	w->flush_list = x;
-	if (!timer_is_armed(&w->flush_t))
-		loop_timer_arm(w->loop, &w->flush_t, 0);
 }
 
 void l7_x_flush_client(struct l7_exchange *x)

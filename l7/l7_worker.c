@@ -399,8 +399,8 @@ static void on_turn_end(struct loop *loop, void *arg)
 		flush_rounds(w);
 }
 
-/* Armed by queued client sends and kicks, and by flush_rounds() when work
- * is left: normally the turn hook has done everything before it fires. */
+/* Armed by kicks and by flush_rounds() when work is left: normally the
+ * turn hook has done everything before it fires. */
 static void on_flush(struct loop *loop, struct timer *t)
 {
 	flush_rounds(timer_owner(t, struct l7_worker, flush_t));
