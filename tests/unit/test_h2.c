@@ -391,6 +391,12 @@ static void test_respond_errors(void **state)
 			    HK_NV(":authority", "x.test"), HK_NV(":path", "/")};
 	static const char h101[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\n\r\n";
 	static const char junk[] = "HTTP/1.1 2000 Nope\r\n\r\n";
+	static const char *const bad[] = {
+	    "HTTP/1.1 099 Low\r\n\r\n",	       "HTTP/1.1 200 OK\r\nNo-Colon\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\n: empty\r\n\r\n",  "HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nX: 1\rY: 2\r\n\r\n", "HTTP/1.1 200 OK\nX: 1\r\n\r\n",
+	    "HTTP/1.1 20x OK\r\n\r\n",
+	};
 	struct l7_h2_stream *st;
 
 	start(&c, &e, &cf, 0);
@@ -403,6 +409,9 @@ static void test_respond_errors(void **state)
 	assert_int_equal(l7_h2_respond_head(st, (const uint8_t *)junk, strlen(junk), true),
 			 -EBADMSG);
 	assert_int_equal(l7_h2_respond_head(st, (const uint8_t *)ok_head, 10, true), -EBADMSG);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(l7_h2_respond_head(st, (const uint8_t *)bad[i], strlen(bad[i]), true),
+				 -EBADMSG);
 	assert_int_equal(l7_h2_respond_head(st, (const uint8_t *)ok_head, strlen(ok_head), false),
 			 0);
 	assert_int_equal(l7_h2_respond_head(st, (const uint8_t *)ok_head, strlen(ok_head), false),
@@ -413,6 +422,46 @@ static void test_respond_errors(void **state)
 	hk_pump(&c, &e, 0);
 	assert_int_equal(hk_resp(&c, 1)->blen, 5);
 	stop(&c, &e);
+}
+
+/* Heads in the engine's shape are split, others parsed in full: either
+ * way the connection-specific fields and those a Connection option names
+ * are dropped, names lowercased, values trimmed. */
+static void respond_fields(const char *head, const char *want)
+{
+	struct l7_h2_conf cf = conf();
+	struct hk_client c;
+	struct hk_engine e;
+	nghttp2_nv nva[] = {HK_NV(":method", "GET"), HK_NV(":scheme", "https"),
+			    HK_NV(":authority", "x.test"), HK_NV(":path", "/")};
+	int32_t id;
+
+	start(&c, &e, &cf, 0);
+	id = hk_request(&c, nva, 4, NULL, 0);
+	hk_pump(&c, &e, 0);
+	assert_int_equal(l7_h2_respond_head(e.st[0], (const uint8_t *)head, strlen(head), true), 0);
+	hk_pump(&c, &e, 0);
+	assert_int_equal(hk_resp(&c, id)->status, 204);
+	assert_string_equal(hk_resp(&c, id)->fields, want);
+	stop(&c, &e);
+}
+
+static void test_respond_head_shapes(void **state)
+{
+	(void)state;
+	/* the engine's shape, every connection-specific field */
+	respond_fields("HTTP/1.1 204 No Content\r\nConnection: close\r\nX-Keep: a b \r\n"
+		       "Transfer-Encoding: chunked\r\nTE: trailers\r\nUPGRADE: h2c\r\n"
+		       "Proxy-Connection: x\r\nKeep-Alive: timeout=5\r\nX-Empty:\r\n\r\n",
+		       "x-keep: a b\nx-empty: \n");
+	/* a Connection option naming another field: the full parse finds it */
+	respond_fields("HTTP/1.1 204 No Content\r\nConnection: x-hop\r\nX-Hop: 1\r\n"
+		       "X-Keep: 2\r\n\r\n",
+		       "x-keep: 2\n");
+	/* no reason phrase, tabs around a value */
+	respond_fields("HTTP/1.1 204\r\nX-Tab:\t1\t\r\n\r\n", "x-tab: 1\n");
+	/* HTTP/1.0 status line: parsed in full */
+	respond_fields("HTTP/1.0 204 No Content\r\nX-Old: 1\r\n\r\n", "x-old: 1\n");
 }
 
 /* The response buffer takes stream_buffer bytes; on_room says when the
@@ -771,6 +820,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_trailers_and_continue),
 	    cmocka_unit_test(test_respond_errors),
+	    cmocka_unit_test(test_respond_head_shapes),
 	    cmocka_unit_test(test_response_backpressure),
 	    cmocka_unit_test(test_client_reset),
 	    cmocka_unit_test(test_engine_reset),
