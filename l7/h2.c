@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "h2_int.h"
+#include "h2_mem.h"
 #include "log.h"
 
 /* Raw header block bytes allowed beyond max_header_list: padding (up to
@@ -449,7 +450,7 @@ struct l7_h2 *l7_h2_new(const struct l7_h2_conf *conf, const struct l7_h2_ops *o
 	h2->rst.start_ms = h2->ping.start_ms = h2->settings.start_ms = h2->empty.start_ms =
 	    l7_h2_now(h2);
 	if ((cb = make_callbacks()) && (opt = make_options(conf)))
-		r = nghttp2_session_server_new2(&h2->s, cb, h2, opt);
+		r = nghttp2_session_server_new3(&h2->s, cb, h2, opt, l7_h2_mem());
 	nghttp2_session_callbacks_del(cb);
 	nghttp2_option_del(opt);
 	if (r || start(h2)) {

@@ -30,6 +30,9 @@ int l7_h2s_field(struct l7_h2_stream *st, const uint8_t *name, size_t nlen, cons
 		 size_t vlen);
 /* Streams this thread keeps for reuse (for tests). */
 unsigned l7_h2s_cached(void);
+/* Frees the streams and nghttp2 blocks this thread kept unused since the
+ * last call (l7_h2s_new calls it every L7_H2_TRIM_MS; tests directly). */
+void l7_h2s_trim(void);
 /* The request block ended: builds st->req and st->perr. */
 void l7_h2s_finish(struct l7_h2_stream *st);
 /* Request body bytes; -E2BIG if more than our window allows. */

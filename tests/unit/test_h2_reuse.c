@@ -16,6 +16,7 @@
 
 #include "h2_testkit.h"
 #include "../../l7/h2_int.h"
+#include "../../l7/h2_mem.h"
 
 static const char head5[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
 
@@ -151,8 +152,10 @@ static void test_large_fields_not_kept(void **state)
 	l7_h2_free(e.h2);
 }
 
-/* Many concurrent streams: the cache keeps at most its bound, and every
- * stream after that still answers correctly. */
+/* Many concurrent streams: all go back to the cache for the next burst,
+ * and every stream still answers correctly; what then stays unused
+ * through a trim period is freed, down to the reserve of 32 (and
+ * nghttp2's blocks likewise). */
 static void test_stream_cache_bounded(void **state)
 {
 	struct l7_h2_conf cf = conf();
@@ -182,11 +185,56 @@ static void test_stream_cache_bounded(void **state)
 		assert_true(r->closed);
 	}
 	assert_int_equal(l7_h2_active(e.h2), 0);
-	assert_true(l7_h2s_cached() <= 32);
-	assert_true(l7_h2s_cached() >= 1);
+	assert_true(l7_h2s_cached() >= 80);
 	assert_true(l7_obuf_cached() <= L7_OBUF_CACHE);
 	hk_client_free(&c);
 	l7_h2_free(e.h2);
+	l7_h2s_trim(); /* the burst took streams since the last trim: kept */
+	assert_true(l7_h2s_cached() >= 80);
+	assert_true(l7_h2_mem_cached() > 0); /* nghttp2's blocks of the session */
+	l7_h2s_trim(); /* unused for a whole period: given back */
+	assert_int_equal(l7_h2s_cached(), 32);
+	assert_true(l7_h2_mem_cached() <= 5 * 32); /* 32 per size class at most */
+}
+
+/* nghttp2's allocator: blocks come back to a per-thread list of their
+ * size class, realloc keeps a block that still fits, calloc zeroes, large
+ * blocks bypass the lists, and a trim period of no use frees all but 32
+ * per class. */
+static void test_mem_lists(void **state)
+{
+	nghttp2_mem *m = l7_h2_mem();
+	void *p[100], *big, *q;
+	unsigned before;
+
+	(void)state;
+	l7_h2s_trim();
+	l7_h2s_trim();
+	before = l7_h2_mem_cached();
+	for (int i = 0; i < 100; i++)
+		assert_non_null(p[i] = m->malloc(100, m->mem_user_data));
+	for (int i = 0; i < 100; i++)
+		m->free(p[i], m->mem_user_data);
+	assert_true(l7_h2_mem_cached() >= before + 100 - 32); /* some came from the list */
+	q = m->malloc(100, m->mem_user_data);
+	assert_ptr_equal(q, p[99]); /* the last freed comes back first */
+	assert_ptr_equal(m->realloc(q, 112, m->mem_user_data), q); /* still fits */
+	memset(q, 0x5a, 112);
+	q = m->realloc(q, 300, m->mem_user_data);
+	assert_int_equal(((unsigned char *)q)[111], 0x5a);
+	m->free(q, m->mem_user_data);
+	q = m->calloc(10, 10, m->mem_user_data);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(((unsigned char *)q)[i], 0);
+	m->free(q, m->mem_user_data);
+	big = m->malloc(5000, m->mem_user_data);
+	before = l7_h2_mem_cached();
+	m->free(big, m->mem_user_data);
+	assert_int_equal(l7_h2_mem_cached(), before);
+	l7_h2s_trim();
+	l7_h2s_trim();
+	assert_true(l7_h2_mem_cached() <= 5 * 32);
+	assert_true(l7_h2_mem_cached() >= 32);
 }
 
 /* Chunks go back to the thread's cache when a buffer is freed or
@@ -235,6 +283,7 @@ int main(void)
 	    cmocka_unit_test(test_reused_slots_written_whole),
 	    cmocka_unit_test(test_large_fields_not_kept),
 	    cmocka_unit_test(test_stream_cache_bounded),
+	    cmocka_unit_test(test_mem_lists),
 	    cmocka_unit_test(test_obuf_cache),
 	};
 
