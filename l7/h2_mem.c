@@ -20,8 +20,8 @@
 
 #include "h2_mem.h"
 
-#define L7_H2_MEM_CLASSES 5   /* 64, 128, 256, 512, 1024 */
-#define L7_H2_MEM_MIN_LOG 6   /* the smallest class: 1 << 6 */
+#define L7_H2_MEM_CLASSES 5    /* 64, 128, 256, 512, 1024 */
+#define L7_H2_MEM_MIN_LOG 6    /* the smallest class: 1 << 6 */
 #define L7_H2_MEM_MAX	  1024 /* blocks kept per class and thread */
 #define L7_H2_MEM_KEEP	  32   /* kept however long they stay unused */
 #define L7_H2_MEM_LARGE	  0xff
@@ -37,7 +37,7 @@ struct mem_cache {
 	struct mem_hdr *head[L7_H2_MEM_CLASSES];
 	unsigned n[L7_H2_MEM_CLASSES];
 	unsigned low[L7_H2_MEM_CLASSES]; /* fewest kept since the last trim */
-	bool armed; /* the thread-exit destructor is registered */
+	bool armed;			 /* the thread-exit destructor is registered */
 };
 
 static __thread struct mem_cache cache;

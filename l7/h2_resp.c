@@ -82,15 +82,15 @@ static bool is_plain_connection(const uint8_t *v, size_t n)
 static const uint8_t name_lower[256] = {
 #define L(c) [c] = (c)
 #define U(c) [c] = (c) + 32
-    L('!'), L('"'), L('#'), L('$'), L('%'), L('&'), L('\''), L('('), L(')'), L('*'), L('+'),
-    L(','), L('-'), L('.'), L('/'), L('0'), L('1'), L('2'), L('3'), L('4'), L('5'), L('6'),
-    L('7'), L('8'), L('9'), L(':'), L(';'), L('<'), L('='), L('>'), L('?'), L('@'), U('A'),
-    U('B'), U('C'), U('D'), U('E'), U('F'), U('G'), U('H'), U('I'), U('J'), U('K'), U('L'),
-    U('M'), U('N'), U('O'), U('P'), U('Q'), U('R'), U('S'), U('T'), U('U'), U('V'), U('W'),
-    U('X'), U('Y'), U('Z'), L('['), L('\\'), L(']'), L('^'), L('_'), L('`'), L('a'), L('b'),
-    L('c'), L('d'), L('e'), L('f'), L('g'), L('h'), L('i'), L('j'), L('k'), L('l'), L('m'),
-    L('n'), L('o'), L('p'), L('q'), L('r'), L('s'), L('t'), L('u'), L('v'), L('w'), L('x'),
-    L('y'), L('z'), L('{'), L('|'), L('}'), L('~'),
+    L('!'), L('"'), L('#'), L('$'), L('%'),  L('&'), L('\''), L('('), L(')'), L('*'), L('+'),
+    L(','), L('-'), L('.'), L('/'), L('0'),  L('1'), L('2'),  L('3'), L('4'), L('5'), L('6'),
+    L('7'), L('8'), L('9'), L(':'), L(';'),  L('<'), L('='),  L('>'), L('?'), L('@'), U('A'),
+    U('B'), U('C'), U('D'), U('E'), U('F'),  U('G'), U('H'),  U('I'), U('J'), U('K'), U('L'),
+    U('M'), U('N'), U('O'), U('P'), U('Q'),  U('R'), U('S'),  U('T'), U('U'), U('V'), U('W'),
+    U('X'), U('Y'), U('Z'), L('['), L('\\'), L(']'), L('^'),  L('_'), L('`'), L('a'), L('b'),
+    L('c'), L('d'), L('e'), L('f'), L('g'),  L('h'), L('i'),  L('j'), L('k'), L('l'), L('m'),
+    L('n'), L('o'), L('p'), L('q'), L('r'),  L('s'), L('t'),  L('u'), L('v'), L('w'), L('x'),
+    L('y'), L('z'), L('{'), L('|'), L('}'),  L('~'),
 #undef L
 #undef U
 };
@@ -151,8 +151,8 @@ static size_t split_head(const uint8_t *p, size_t len, nghttp2_nv *nva, char *na
 	const uint8_t *end = p + len, *q, *eol;
 	size_t n = 1, at = 0;
 
-	if (len < 16 || memcmp(p, "HTTP/1.1 ", 9) || end[-4] != '\r' ||
-	    end[-3] != '\n' || end[-2] != '\r' || end[-1] != '\n')
+	if (len < 16 || memcmp(p, "HTTP/1.1 ", 9) || end[-4] != '\r' || end[-3] != '\n' ||
+	    end[-2] != '\r' || end[-1] != '\n')
 		return 0;
 	for (int i = 0; i < 3; i++) {
 		if (p[9 + i] < '0' || p[9 + i] > '9')

@@ -392,9 +392,12 @@ static void test_respond_errors(void **state)
 	static const char h101[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\n\r\n";
 	static const char junk[] = "HTTP/1.1 2000 Nope\r\n\r\n";
 	static const char *const bad[] = {
-	    "HTTP/1.1 099 Low\r\n\r\n",	       "HTTP/1.1 200 OK\r\nNo-Colon\r\n\r\n",
-	    "HTTP/1.1 200 OK\r\n: empty\r\n\r\n",  "HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n",
-	    "HTTP/1.1 200 OK\r\nX: 1\rY: 2\r\n\r\n", "HTTP/1.1 200 OK\nX: 1\r\n\r\n",
+	    "HTTP/1.1 099 Low\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nNo-Colon\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\n: empty\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nX: 1\rY: 2\r\n\r\n",
+	    "HTTP/1.1 200 OK\nX: 1\r\n\r\n",
 	    "HTTP/1.1 20x OK\r\n\r\n",
 	};
 	struct l7_h2_stream *st;
@@ -410,8 +413,9 @@ static void test_respond_errors(void **state)
 			 -EBADMSG);
 	assert_int_equal(l7_h2_respond_head(st, (const uint8_t *)ok_head, 10, true), -EBADMSG);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(l7_h2_respond_head(st, (const uint8_t *)bad[i], strlen(bad[i]), true),
-				 -EBADMSG);
+		assert_int_equal(
+		    l7_h2_respond_head(st, (const uint8_t *)bad[i], strlen(bad[i]), true),
+		    -EBADMSG);
 	assert_int_equal(l7_h2_respond_head(st, (const uint8_t *)ok_head, strlen(ok_head), false),
 			 0);
 	assert_int_equal(l7_h2_respond_head(st, (const uint8_t *)ok_head, strlen(ok_head), false),

@@ -192,7 +192,7 @@ static void test_stream_cache_bounded(void **state)
 	l7_h2s_trim(); /* the burst took streams since the last trim: kept */
 	assert_true(l7_h2s_cached() >= 80);
 	assert_true(l7_h2_mem_cached() > 0); /* nghttp2's blocks of the session */
-	l7_h2s_trim(); /* unused for a whole period: given back */
+	l7_h2s_trim();			     /* unused for a whole period: given back */
 	assert_int_equal(l7_h2s_cached(), 32);
 	assert_true(l7_h2_mem_cached() <= 5 * 32); /* 32 per size class at most */
 }
