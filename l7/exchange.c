@@ -203,8 +203,17 @@ static void fill_ids(struct l7_exchange *x)
 
 	l7_sa_to_addr(&c->peer, &x->client);
 	l7_sa_to_addr(&c->local, &x->local);
-	x->req_id_len = (uint16_t)l7_request_id(x->req_id, sizeof(x->req_id), x->gen->cfg, c->uid,
-						c->uid_len, c->requests);
+	x->req_id_len = 0;
+	x->req_seq = c->requests;
+}
+
+const char *l7_x_request_id(struct l7_exchange *x, size_t *len)
+{
+	if (!x->req_id_len)
+		x->req_id_len = (uint16_t)l7_request_id(x->req_id, sizeof(x->req_id), x->gen->cfg,
+							x->c->uid, x->c->uid_len, x->req_seq);
+	*len = x->req_id_len;
+	return x->req_id;
 }
 
 static void rebase(struct http1_view *v, const char *from, char *to)

@@ -156,8 +156,9 @@ struct l7_exchange {
 	uint64_t t_start_ns, t_sent_ns, t_head_ns;
 	uint64_t t_first_ms; /* first attempt, for the retry deadline */
 	uint64_t bytes_in, bytes_out;
-	char req_id[3 * 128 + 24];
+	char req_id[3 * 128 + 24]; /* made on first use: l7_x_request_id() */
 	uint16_t req_id_len;
+	uint64_t req_seq; /* the connection's request count at this request */
 	struct addr client, local; /* expanded from the connection */
 	/* traffic management (traffic.h) */
 	bool tr_req;	       /* request limits and budget counted */
@@ -196,6 +197,9 @@ void l7_xh2_on_close(struct l7_exchange *x, uint32_t code);
 /* The client connection has new input (head or body bytes), or saw EOF
  * (c->flags & L7_CF_EOF), or failed (err < 0). */
 void l7_x_on_client_input(struct l7_exchange *x);
+/* The request id (X-Request-Id upstream, request_id in the access log),
+ * made on the first call: most configurations use neither. */
+const char *l7_x_request_id(struct l7_exchange *x, size_t *len);
 void l7_x_on_client_error(struct l7_exchange *x, int err);
 /* A send to the client completed. */
 void l7_x_on_client_sent(struct l7_exchange *x, int res);

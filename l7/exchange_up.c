@@ -323,8 +323,6 @@ static int build_head(struct l7_exchange *x)
 	    .req = &x->req,
 	    .client = &x->client,
 	    .local = (c->flags & L7_CF_HAS_DST) ? &x->local : NULL,
-	    .request_id = x->req_id,
-	    .request_id_len = x->req_id_len,
 	    .unique_id = c->uid,
 	    .unique_id_len = c->uid_len,
 	    .request_seq = c->requests,
@@ -332,6 +330,8 @@ static int build_head(struct l7_exchange *x)
 	};
 	int n;
 
+	if (ctx.listener->fwd & (1u << L7_FWD_REQUEST_ID))
+		ctx.request_id = l7_x_request_id(x, &ctx.request_id_len);
 	if (c->tls && c->tls->t.set->subject_header) {
 		/* mTLS: only the verified subject crosses, never a client's copy */
 		ctx.subject_name = c->tls->t.set->subject_header;

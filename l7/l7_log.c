@@ -35,6 +35,8 @@ static void record(struct l7_exchange *x, uint64_t now)
 	struct json_buf *j = alog_begin(x->w->alog);
 	const struct l7_upstream *up = x->route ? x->route->upstream : NULL;
 	char buf[ADDR_STR_MAX];
+	const char *rid;
+	size_t rid_len;
 
 	if (!j)
 		return;
@@ -92,7 +94,8 @@ static void record(struct l7_exchange *x, uint64_t now)
 	put_us(j, "total_us", now - x->t_start_ns);
 	json_key(j, "term");
 	json_cstr(j, l7_term_name((enum l7_term)x->term));
-	put_view(j, "request_id", x->req_id, x->req_id_len);
+	rid = l7_x_request_id(x, &rid_len);
+	put_view(j, "request_id", rid, rid_len);
 	alog_commit(x->w->alog);
 }
 
