@@ -30,7 +30,7 @@ struct l7_uconn;
 
 #define L7_TICK_MS     100 /* housekeeping: access log, local idle pool moves */
 #define L7_ALLOC_CHUNK 64  /* objects allocated at once when a free list is empty */
-#define L7_X_FREE_MAX  256 /* free exchanges a worker may keep */
+#define L7_X_FREE_MAX  1024 /* free exchanges a worker may keep (ticks trim them) */
 #define L7_X_FREE_KEEP 16  /* kept however long they stay unused */
 #define L7_TRIM_MS     200 /* malloc_trim() at most this often, after bursts */
 #define L7_LSLOTS      (L7_MAX_LSOCKS * 4)
