@@ -27,6 +27,12 @@ static uint64_t clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static void set_now(struct loop *l)
+{
+	l->now_ns = clock_now_ns();
+	l->now_ms = l->now_ns / 1000000u;
+}
+
 static int alloc_tables(struct loop *l, const struct loop_params *p)
 {
 	l->nslots = p->slots;
@@ -88,7 +94,7 @@ struct loop *loop_create(const struct loop_params *params)
 	l->wake_fd = -1;
 	l->post_tail = &l->post_head;
 	pthread_mutex_init(&l->post_lock, NULL);
-	l->now_ms = clock_ms();
+	set_now(l);
 	timer_wheel_init(&l->timers, l->now_ms);
 	ret = loop_setup_ring(l, &p);
 	if (ret == 0)
@@ -449,7 +455,7 @@ int loop_run_once(struct loop *l, int timeout_ms)
 		loop_arm_wake(l);
 	tsp = wait_time(l, timeout_ms, &ts);
 	ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, tsp, NULL);
-	l->now_ms = clock_ms();
+	set_now(l);
 	n = reap(l);
 	if (l->ncancelled)
 		loop_parked_deliver_cancelled(l);
@@ -554,6 +560,11 @@ void loop_destroy(struct loop *l)
 uint64_t loop_now_ms(const struct loop *l)
 {
 	return l->now_ms;
+}
+
+uint64_t loop_now_ns(const struct loop *l)
+{
+	return l->now_ns;
 }
 
 unsigned loop_features(const struct loop *l)

@@ -134,6 +134,10 @@ int loop_post(struct loop *loop, loop_post_fn fn, void *arg);
 
 /* Milliseconds (CLOCK_MONOTONIC) read once per turn: cheap for timestamps. */
 uint64_t loop_now_ms(const struct loop *loop);
+/* The same reading in nanoseconds: when this turn's completions arrived, as
+ * precise as a latency measured by the loop can be (HAProxy and nginx stamp
+ * requests with their loop's cached time the same way). */
+uint64_t loop_now_ns(const struct loop *loop);
 
 unsigned loop_features(const struct loop *loop);
 /* "single_issuer defer_taskrun ..." into buf; returns buf. */

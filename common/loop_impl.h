@@ -85,6 +85,7 @@ struct loop {
 	struct io_uring ring;
 	unsigned features;
 	uint64_t now_ms;
+	uint64_t now_ns; /* the same reading, in nanoseconds */
 	uint32_t inflight; /* every request that will produce a final CQE */
 	uint32_t nslots;
 	struct loop_slot *slots;

@@ -113,7 +113,7 @@ struct l7_exchange *l7_x_new(struct l7_conn *c)
 	x->c = c;
 	x->w = w;
 	x->gen = l7_worker_gen_hold(w);
-	x->t_start_ns = clock_now_ns();
+	x->t_start_ns = loop_now_ns(w->loop);
 	x->state = L7_XS_HEAD;
 	return x;
 }

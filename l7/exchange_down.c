@@ -137,7 +137,7 @@ static void on_resp_head(struct l7_exchange *x, size_t hlen)
 	bool keep = false;
 	int n, s = x->resp.status;
 
-	x->t_head_ns = clock_now_ns();
+	x->t_head_ns = loop_now_ns(x->w->loop);
 	metrics_observe(x->w->mw, l7m.h_latency, gu->ms[x->srv_idx].latency,
 			x->t_head_ns - x->t_sent_ns);
 	metrics_inc(x->w->mw, gu->ms[x->srv_idx].req[l7m_class_of(s)]);

@@ -231,7 +231,7 @@ void l7_x_connect(struct l7_exchange *x)
 	if (ready) {
 		/* A pooled connection: no time passed since the head arrived
 		 * worth a clock read (they cost in a VM). */
-		x->t_sent_ns = x->body.p ? clock_now_ns() : x->t_start_ns;
+		x->t_sent_ns = x->body.p ? loop_now_ns(x->w->loop) : x->t_start_ns;
 		l7_x_on_connected(x, 0);
 	}
 }
@@ -394,7 +394,7 @@ void l7_x_on_connected(struct l7_exchange *x, int res)
 	if (x->body.p)
 		l7_tx_add(&x->tx_up, x->body.p, x->body.len);
 	if (x->t_sent_ns != x->t_start_ns || x->tries > 1)
-		x->t_sent_ns = clock_now_ns();
+		x->t_sent_ns = loop_now_ns(x->w->loop);
 	l7_x_pump_up(x);
 }
 
