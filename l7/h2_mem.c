@@ -10,7 +10,11 @@
  * L7_H2_MEM_KEEP per class, so a burst does not stay allocated for good;
  * what a thread keeps is freed when it exits. A block
  * freed on another thread than the one that allocated it simply joins that
- * thread's lists: blocks are plain malloc memory. */
+ * thread's lists: blocks are plain malloc memory.
+ *
+ * Under AddressSanitizer a block on a free list is poisoned past its
+ * header, so a use after nghttp2 freed it is still reported although the
+ * memory never went back to malloc. */
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdbool.h>
@@ -19,6 +23,22 @@
 #include <string.h>
 
 #include "h2_mem.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define L7_H2_MEM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define L7_H2_MEM_ASAN 1
+#endif
+#endif
+#ifdef L7_H2_MEM_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n)   ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 #define L7_H2_MEM_CLASSES 5    /* 64, 128, 256, 512, 1024 */
 #define L7_H2_MEM_MIN_LOG 6    /* the smallest class: 1 << 6 */
@@ -45,6 +65,8 @@ static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static bool cache_ok;
 
+static void block_unpark(struct mem_hdr *h);
+
 static void cache_drain(void *unused)
 {
 	(void)unused;
@@ -53,6 +75,7 @@ static void cache_drain(void *unused)
 			struct mem_hdr *h = cache.head[c];
 
 			cache.head[c] = h->next;
+			block_unpark(h);
 			free(h);
 		}
 		cache.n[c] = cache.low[c] = 0;
@@ -68,6 +91,17 @@ static void cache_init(void)
 static size_t class_size(unsigned c)
 {
 	return (size_t)1 << (c + L7_H2_MEM_MIN_LOG);
+}
+
+/* A block joins or leaves a free list: only its header stays usable. */
+static void block_park(struct mem_hdr *h)
+{
+	POISON(h + 1, class_size(h->cls) - sizeof(*h));
+}
+
+static void block_unpark(struct mem_hdr *h)
+{
+	UNPOISON(h + 1, class_size(h->cls) - sizeof(*h));
 }
 
 /* The class whose blocks hold `size` bytes after the header, or
@@ -95,6 +129,7 @@ static void *mem_malloc(size_t size, void *ud)
 		cache.head[c] = h->next;
 		if (--cache.n[c] < cache.low[c])
 			cache.low[c] = cache.n[c];
+		block_unpark(h);
 		return h + 1;
 	}
 	h = malloc(c == L7_H2_MEM_LARGE ? size + sizeof(*h) : class_size(c));
@@ -130,6 +165,7 @@ static void mem_free(void *p, void *ud)
 	h->next = cache.head[c];
 	cache.head[c] = h;
 	cache.n[c]++;
+	block_park(h);
 }
 
 static void *mem_calloc(size_t n, size_t size, void *ud)
@@ -189,6 +225,7 @@ void l7_h2_mem_trim(void)
 
 			cache.head[c] = h->next;
 			cache.n[c]--;
+			block_unpark(h);
 			free(h);
 		}
 		cache.low[c] = cache.n[c];
