@@ -22,23 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asan.h"
 #include "h2_mem.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define L7_H2_MEM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define L7_H2_MEM_ASAN 1
-#endif
-#endif
-#ifdef L7_H2_MEM_ASAN
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n)   ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
 #define L7_H2_MEM_CLASSES 5    /* 64, 128, 256, 512, 1024 */
 #define L7_H2_MEM_MIN_LOG 6    /* the smallest class: 1 << 6 */
@@ -96,12 +81,12 @@ static size_t class_size(unsigned c)
 /* A block joins or leaves a free list: only its header stays usable. */
 static void block_park(struct mem_hdr *h)
 {
-	POISON(h + 1, class_size(h->cls) - sizeof(*h));
+	asan_park(h + 1, class_size(h->cls) - sizeof(*h));
 }
 
 static void block_unpark(struct mem_hdr *h)
 {
-	UNPOISON(h + 1, class_size(h->cls) - sizeof(*h));
+	asan_unpark(h + 1, class_size(h->cls) - sizeof(*h));
 }
 
 /* The class whose blocks hold `size` bytes after the header, or

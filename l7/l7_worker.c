@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "asan.h"
 #include "log.h"
 #include "worker.h"
 
@@ -80,6 +81,7 @@ struct l7_conn *l7_worker_conn_alloc(struct l7_worker *w)
 	if (!w->conn_free)
 		POOL_GROW(w, conn_free, struct l7_conn, next);
 	c = w->conn_free;
+	asan_unpark(c, sizeof(*c));
 	w->conn_free = c->next;
 	return c;
 }
@@ -88,6 +90,7 @@ void l7_worker_conn_free(struct l7_worker *w, struct l7_conn *c)
 {
 	c->next = w->conn_free;
 	w->conn_free = c;
+	asan_park_but(c, sizeof(*c), c->next);
 }
 
 /* Exchanges are large (two parsed heads, head buffers): the free list
@@ -110,6 +113,7 @@ struct l7_exchange *l7_worker_x_alloc(struct l7_worker *w)
 
 	if (!x)
 		return calloc(1, sizeof(*x));
+	asan_unpark(x, sizeof(*x));
 	w->x_free = x->next_free;
 	if (--w->n_x_free < w->x_free_low)
 		w->x_free_low = w->n_x_free;
@@ -123,6 +127,7 @@ void l7_worker_x_shrink(struct l7_worker *w)
 	for (; excess && w->x_free; excess--) {
 		struct l7_exchange *x = w->x_free;
 
+		asan_unpark(x, sizeof(*x));
 		w->x_free = x->next_free;
 		w->n_x_free--;
 		x_destroy(x);
@@ -141,6 +146,7 @@ void l7_worker_x_free(struct l7_worker *w, struct l7_exchange *x)
 	x->next_free = w->x_free;
 	w->x_free = x;
 	w->n_x_free++;
+	asan_park_but(x, sizeof(*x), x->next_free);
 }
 
 struct l7_uconn *l7_worker_u_alloc(struct l7_worker *w)
@@ -150,6 +156,7 @@ struct l7_uconn *l7_worker_u_alloc(struct l7_worker *w)
 	if (!w->u_free)
 		POOL_GROW(w, u_free, struct l7_uconn, next);
 	u = w->u_free;
+	asan_unpark(u, sizeof(*u));
 	w->u_free = u->next;
 	return u;
 }
@@ -158,6 +165,7 @@ void l7_worker_u_free(struct l7_worker *w, struct l7_uconn *u)
 {
 	u->next = w->u_free;
 	w->u_free = u;
+	asan_park_but(u, sizeof(*u), u->next);
 }
 
 /* --- listeners ------------------------------------------------------------------- */
@@ -443,11 +451,14 @@ int l7_worker_init(struct loop *loop, unsigned index, void *arg)
 static void worker_free(struct l7_worker *w)
 {
 	for (struct l7_exchange *x = w->x_free, *next; x; x = next) {
+		asan_unpark(x, sizeof(*x));
 		next = x->next_free;
 		x_destroy(x);
 	}
-	for (uint32_t i = 0; i < w->n_chunks; i++)
+	for (uint32_t i = 0; i < w->n_chunks; i++) {
+		asan_unpark(w->chunks[i], malloc_usable_size(w->chunks[i]));
 		free(w->chunks[i]);
+	}
 	free(w->chunks);
 	for (uint32_t i = 0; i < w->n_retired; i++)
 		l7_gen_put(w->retired[i].g);
