@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asan.h"
 #include "h2_int.h"
 #include "h2_mem.h"
 #include "http1_semantics.h"
@@ -43,11 +44,23 @@ static pthread_key_t spare_key;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
 static bool spare_ok;
 
+#define STREAM_SIZE (sizeof(struct l7_h2_stream) + HTTP1_MAX_HEADERS * sizeof(struct l7_h2_field))
+
+/* A cached stream is poisoned for ASan but for what the cache reads. */
+static void stream_park(struct l7_h2_stream *st)
+{
+	asan_park(st, STREAM_SIZE);
+	asan_unpark(&st->next, sizeof(st->next));
+	asan_unpark(&st->hbuf, sizeof(st->hbuf));
+	asan_unpark(&st->hcap, sizeof(st->hcap));
+}
+
 static void spare_drain(void *unused)
 {
 	while (spare) {
 		struct l7_h2_stream *next = spare->next;
 
+		asan_unpark(spare, STREAM_SIZE);
 		free(spare->hbuf);
 		free(spare);
 		spare = next;
@@ -73,6 +86,7 @@ static void spare_put(struct l7_h2_stream *st)
 	st->next = spare;
 	spare = st;
 	n_spare++;
+	stream_park(st);
 }
 
 /* A zeroed stream, but for the request view (l7_h2s_finish() writes it
@@ -85,12 +99,13 @@ static struct l7_h2_stream *stream_get(void)
 	uint32_t hcap = 0;
 
 	if (st) {
+		asan_unpark(st, STREAM_SIZE);
 		spare = st->next;
 		if (--n_spare < spare_low)
 			spare_low = n_spare;
 		hbuf = st->hbuf;
 		hcap = st->hcap;
-	} else if (!(st = malloc(sizeof(*st) + HTTP1_MAX_HEADERS * sizeof(struct l7_h2_field)))) {
+	} else if (!(st = malloc(STREAM_SIZE))) {
 		return NULL;
 	}
 	memset(st, 0, offsetof(struct l7_h2_stream, req));
@@ -107,6 +122,7 @@ static void spare_trim(void)
 	for (; excess && spare; excess--) {
 		struct l7_h2_stream *st = spare;
 
+		asan_unpark(st, STREAM_SIZE);
 		spare = st->next;
 		n_spare--;
 		free(st->hbuf);
