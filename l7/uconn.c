@@ -152,25 +152,45 @@ static struct l7_uconn *from_pool(struct l7_worker *w, struct l7_server_rt *srv,
 	return u;
 }
 
-unsigned l7_uconn_release_idle(struct l7_worker *w)
+/* Calls fn for every server of the worker's current generation. */
+static void each_server(struct l7_worker *w, void (*fn)(struct l7_worker *w,
+							 struct l7_server_rt *srv, void *arg),
+			void *arg)
 {
-	unsigned now_free = 0, later = 0;
-
 	if (!w->gen)
-		return 0;
+		return;
 	for (uint32_t i = 0; i < w->gen->cfg->n_upstreams; i++) {
 		struct l7_up_rt *up = &w->gen->ups[i].rt;
 
-		for (uint32_t s = 0; s < up->n; s++) {
-			struct l7_local_idle *li = &up->srv[s]->local[w->index];
-
-			while (li->head) {
-				u_shutdown(li->head, L7_US_CLOSING);
-				later++;
-			}
-			now_free += l7_pool_flush(&up->srv[s]->pool);
-		}
+		for (uint32_t s = 0; s < up->n; s++)
+			fn(w, up->srv[s], arg);
 	}
+}
+
+struct release_count {
+	unsigned now_free, later;
+};
+
+static void release_server(struct l7_worker *w, struct l7_server_rt *srv, void *arg)
+{
+	struct release_count *n = arg;
+	struct l7_local_idle *li = &srv->local[w->index];
+
+	while (li->head) {
+		u_shutdown(li->head, L7_US_CLOSING);
+		n->later++;
+	}
+	n->now_free += l7_pool_flush(&srv->pool);
+}
+
+unsigned l7_uconn_release_idle(struct l7_worker *w)
+{
+	struct release_count n = {0, 0};
+	unsigned now_free, later;
+
+	each_server(w, release_server, &n);
+	now_free = n.now_free;
+	later = n.later;
 	if (now_free + later) {
 		metrics_add(w->mw, l7m.pool_released, now_free + later);
 		log_rl(LOG_LVL_WARN,
@@ -369,24 +389,21 @@ static void u_on_cqe(struct loop *loop, void *obj, unsigned op, const struct io_
 	}
 }
 
-void l7_uconn_tick(struct l7_worker *w, bool all)
+/* Detaches the server's local idle connections idle long enough (all of
+ * them when *all). */
+static void tick_server(struct l7_worker *w, struct l7_server_rt *srv, void *arg)
 {
+	const bool *all = arg;
 	uint64_t now = loop_now_ms(w->loop);
 
-	if (!w->gen)
-		return;
-	for (uint32_t i = 0; i < w->gen->cfg->n_upstreams; i++) {
-		struct l7_up_rt *up = &w->gen->ups[i].rt;
-
-		for (uint32_t s = 0; s < up->n; s++) {
-			struct l7_local_idle *li = &up->srv[s]->local[w->index];
-			struct l7_uconn *u = li->head, *next;
-
-			for (; u; u = next) {
-				next = u->next;
-				if (all || now - u->idle_since >= L7_POOL_LOCAL_IDLE_MS)
-					u_shutdown(u, L7_US_DETACH);
-			}
-		}
+	for (struct l7_uconn *u = srv->local[w->index].head, *next; u; u = next) {
+		next = u->next;
+		if (*all || now - u->idle_since >= L7_POOL_LOCAL_IDLE_MS)
+			u_shutdown(u, L7_US_DETACH);
 	}
+}
+
+void l7_uconn_tick(struct l7_worker *w, bool all)
+{
+	each_server(w, tick_server, &all);
 }
